@@ -1,0 +1,57 @@
+# make demo: set up and run the main job.  make test: set up and run every check.
+# Set-up is idempotent: .venv and the installs are redone only when pyproject.toml changes.
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+# torch is an optional extra; the tests use it as an oracle when it can be installed
+TORCH  := torch==2.13.0
+
+.PHONY: demo test lint typecheck pytest notebooks bench dot clean
+
+demo: $(STAMP) dot
+	$(PY) -m microgrid train --dataset moons --out demo-output
+
+test: $(STAMP) dot lint typecheck pytest
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check microgrid tests benchmarks
+	$(VENV)/bin/ruff format --check microgrid tests benchmarks
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy
+
+pytest: $(STAMP) dot
+	MPLBACKEND=Agg $(PY) -m pytest
+
+notebooks: $(STAMP) dot
+	MPLBACKEND=Agg $(PY) -m jupyter nbconvert --to notebook --execute --inplace notebooks/*.ipynb
+
+bench: $(STAMP)
+	$(PY) -m pip install --quiet -e '.[bench]'
+	$(PY) benchmarks/run.py
+
+$(PY):
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e '.[dev,bench]'
+	-$(PY) -m pip install --quiet '$(TORCH)' || echo "note: $(TORCH) not installable here; torch oracle tests will skip"
+	touch $(STAMP)
+
+# Graphviz's dot renders the drawings; the tests render with the real binary.
+dot:
+	@command -v dot >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Graphviz (dot) with apt"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graphviz >/dev/null; \
+	  else \
+	    echo "Graphviz's 'dot' is missing. Install it, then run make again:"; \
+	    echo "  Debian/Ubuntu: sudo apt-get install graphviz"; \
+	    echo "  macOS:         brew install graphviz"; \
+	    echo "  conda:         conda install -c conda-forge graphviz"; \
+	    exit 1; \
+	  fi; }
+
+clean:
+	rm -rf $(VENV) demo-output .pytest_cache .mypy_cache .ruff_cache .hypothesis
