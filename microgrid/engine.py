@@ -48,79 +48,69 @@ class Value:
 
     __slots__ = ("data", "grad", "label", "children", "op", "const", "scope", "__weakref__")
 
-    def __init__(
-        self,
-        data: Any,
-        label: str = "",
-        *,
-        children: tuple[Value, ...] = (),
-        op: str = "",
-        const: tuple[float, ...] = (),
-    ) -> None:
+    def __init__(self, data: Any, label: str = "") -> None:
         """Make a leaf from a real number (int, float, numpy scalar).
 
-        Raises ``TypeError`` for anything that is not a real number,
-        ``ValueError`` for inf and nan, and ``OverflowError`` for a result too
-        large for a float.
+        Raises ``TypeError`` for anything that is not a real number and
+        ``ValueError`` for inf and nan.
         """
-        if type(data) is not float:
-            data = _as_float(data)
+        data = _as_float(data)
         if not -_FLOAT_MAX <= data <= _FLOAT_MAX:  # also false for nan
-            raise _not_finite(data, children, op, const)
+            raise ValueError(f"Value needs a finite number, got {data!r}")
         self.data: float = data
         self.grad: float = 0.0
         self.label = label
-        if _state.paused:  # under no_grad: a result, not a node of any graph
-            children, op, const = (), "", ()
-        self.children = children
-        self.op = op
-        self.const = const
+        self.children: tuple[Value, ...] = ()
+        self.op = ""
+        self.const: tuple[float, ...] = ()
         self.scope = _state.scope
 
-    # --- arithmetic: each returns a new node; a plain number becomes a leaf ---
+    # --- arithmetic: each returns a new node. A plain-number operand is kept in
+    # ``const`` rather than made a leaf: constants get no gradient, and fewer
+    # objects per operation keep the garbage collector out of the way.
 
     def __add__(self, other: Operand) -> Value:
-        other = other if isinstance(other, Value) else Value(other)
-        return Value(self.data + other.data, children=(self, other), op="+")
+        if isinstance(other, Value):
+            return _node(self.data + other.data, (self, other), "+")
+        c = _as_float(other)
+        return _node(self.data + c, (self,), "+", (c,))
 
     def __sub__(self, other: Operand) -> Value:
-        other = other if isinstance(other, Value) else Value(other)
-        return Value(self.data - other.data, children=(self, other), op="-")
+        if isinstance(other, Value):
+            return _node(self.data - other.data, (self, other), "-")
+        c = _as_float(other)
+        return _node(self.data - c, (self,), "-", (c,))
 
     def __mul__(self, other: Operand) -> Value:
-        other = other if isinstance(other, Value) else Value(other)
-        return Value(self.data * other.data, children=(self, other), op="*")
+        if isinstance(other, Value):
+            return _node(self.data * other.data, (self, other), "*")
+        c = _as_float(other)
+        return _node(self.data * c, (self,), "*", (c,))
 
     def __truediv__(self, other: Operand) -> Value:
-        other = other if isinstance(other, Value) else Value(other)
-        if other.data == 0.0:
-            raise ZeroDivisionError(f"division by zero: {self.data!r} / {other.data!r}")
-        return Value(self.data / other.data, children=(self, other), op="/")
+        if isinstance(other, Value):
+            return _node(_divide(self.data, other.data), (self, other), "/")
+        c = _as_float(other)
+        return _node(_divide(self.data, c), (self,), "/", (c,))
 
     def __pow__(self, exponent: Operand) -> Value:
         if isinstance(exponent, Value):
-            return self._pow_value(exponent)
+            # d/d(exponent) is out * log(base): real only for a positive base
+            if self.data <= 0.0:
+                raise ValueError(
+                    f"{self.data!r} ** Value({exponent.data!r}): a Value exponent needs a "
+                    "positive base (the derivative with respect to the exponent is "
+                    "out * log(base)); use a plain number as the exponent"
+                )
+            return _node(_power(self.data, exponent.data), (self, exponent), "pow")
         k = _as_float(exponent)
-        return Value(_power(self.data, k), children=(self,), op="**", const=(k,))
+        return _node(_power(self.data, k), (self,), "**", (k,))
 
-    def _pow_value(self, exponent: Value) -> Value:
-        # d/d(exponent) is out * log(base): real only for a positive base
-        if self.data <= 0.0:
-            raise ValueError(
-                f"{self.data!r} ** Value({exponent.data!r}): a Value exponent needs a "
-                "positive base (the derivative with respect to the exponent is "
-                "out * log(base)); use a plain number as the exponent"
-            )
-        return Value(_power(self.data, exponent.data), children=(self, exponent), op="pow")
-
-    def __radd__(self, other: Operand) -> Value:
-        return Value(other) + self
+    __radd__ = __add__  # c + x is x + c
+    __rmul__ = __mul__
 
     def __rsub__(self, other: Operand) -> Value:
         return Value(other) - self
-
-    def __rmul__(self, other: Operand) -> Value:
-        return Value(other) * self
 
     def __rtruediv__(self, other: Operand) -> Value:
         return Value(other) / self
@@ -129,7 +119,7 @@ class Value:
         return Value(base) ** self
 
     def __neg__(self) -> Value:
-        return Value(-self.data, children=(self,), op="neg")
+        return _node(-self.data, (self,), "neg")
 
     def __abs__(self) -> Value:
         return self.abs()
@@ -139,55 +129,55 @@ class Value:
     def exp(self) -> Value:
         """e ** self. Raises OverflowError above about 709.78."""
         x = self.data
-        return Value(math.exp(x) if x <= _EXP_MAX else math.inf, children=(self,), op="exp")
+        return _node(math.exp(x) if x <= _EXP_MAX else math.inf, (self,), "exp")
 
     def log(self) -> Value:
         """Natural logarithm. Raises ValueError for a non-positive input."""
         if self.data <= 0.0:
             raise ValueError(f"log is undefined for {self.data!r} (non-positive input)")
-        return Value(math.log(self.data), children=(self,), op="log")
+        return _node(math.log(self.data), (self,), "log")
 
     def sqrt(self) -> Value:
         """Square root. Raises ValueError for a negative input."""
         if self.data < 0.0:
             raise ValueError(f"sqrt is undefined for {self.data!r} (negative input)")
-        return Value(math.sqrt(self.data), children=(self,), op="sqrt")
+        return _node(math.sqrt(self.data), (self,), "sqrt")
 
     def tanh(self) -> Value:
         """Hyperbolic tangent; finite for every input."""
-        return Value(math.tanh(self.data), children=(self,), op="tanh")
+        return _node(math.tanh(self.data), (self,), "tanh")
 
     def sigmoid(self) -> Value:
         """1 / (1 + e ** -self), computed without overflow for any input."""
-        return Value(_sigmoid(self.data), children=(self,), op="sigmoid")
+        return _node(_sigmoid(self.data), (self,), "sigmoid")
 
     def softplus(self) -> Value:
         """log(1 + e ** self), computed without overflow for any input."""
         x = self.data
         # log1p(e^-|x|) + max(x, 0): the exponent is never positive
-        return Value(math.log1p(math.exp(-abs(x))) + max(x, 0.0), children=(self,), op="softplus")
+        return _node(math.log1p(math.exp(-abs(x))) + max(x, 0.0), (self,), "softplus")
 
     def relu(self) -> Value:
         """max(0, self); its derivative at 0 is taken as 0, like PyTorch."""
-        return Value(max(self.data, 0.0), children=(self,), op="relu")
+        return _node(max(self.data, 0.0), (self,), "relu")
 
     def leaky_relu(self, slope: float = 0.01) -> Value:
         """self if positive, else slope * self."""
         k = _as_float(slope)
         x = self.data
-        return Value(x if x > 0.0 else k * x, children=(self,), op="leaky_relu", const=(k,))
+        return _node(x if x > 0.0 else k * x, (self,), "leaky_relu", (k,))
 
     def abs(self) -> Value:
         """|self|; its derivative at 0 is taken as 0, like PyTorch."""
-        return Value(abs(self.data), children=(self,), op="abs")
+        return _node(abs(self.data), (self,), "abs")
 
     def sin(self) -> Value:
         """Sine (radians)."""
-        return Value(math.sin(self.data), children=(self,), op="sin")
+        return _node(math.sin(self.data), (self,), "sin")
 
     def cos(self) -> Value:
         """Cosine (radians)."""
-        return Value(math.cos(self.data), children=(self,), op="cos")
+        return _node(math.cos(self.data), (self,), "cos")
 
     # --- comparisons and conversions use data; identity stays the node's ---
 
@@ -235,9 +225,11 @@ class Value:
             node.grad += g
 
 
-# The table of derivative rules. Each maps the output and the operands (floats
-# or Values), then the operation's constants, to d out / d operand for each
-# operand. Written with operators, so one rule serves floats and Values alike.
+# The table of derivative rules: op -> rule(out, *operands) -> d out / d operand,
+# one per child. The operands are the children, then the constants: ``x * 2``
+# has children (x,) and const (2.0,), so its rule sees (out, x, 2.0) and the
+# derivative for the constant is ignored. Written with operators, so one rule
+# serves floats (first order) and Values (recorded, for higher orders) alike.
 RULES: dict[str, Callable[..., tuple[Any, ...]]] = {
     "+": lambda out, a, b: (1.0, 1.0),
     "-": lambda out, a, b: (1.0, -1.0),
@@ -267,58 +259,56 @@ def value_sum(terms: Iterable[Operand]) -> Value:
     Plain numbers become leaves. An empty sum is ``Value(0.0)``.
     """
     children = tuple(t if isinstance(t, Value) else Value(t) for t in terms)
-    return Value(math.fsum(c.data for c in children), children=children, op="sum")
+    return _node(math.fsum(c.data for c in children), children, "sum")
 
 
 def topological_order(root: Value) -> list[Value]:
     """Every node of root's graph, each after all of its children (root last).
 
-    Iterative depth-first search: no recursion, so any depth works.
+    Iterative depth-first search with an explicit stack: no recursion, so a
+    graph of any depth works at the default recursion limit.
     """
     order: list[Value] = []
-    visited = {root}
-    stack: list[tuple[Value, Iterator[Value]]] = [(root, iter(root.children))]
+    visited: set[Value] = set()
+    stack: list[Value | None] = [root]
     while stack:
-        node, children = stack[-1]
-        for child in children:
-            if child not in visited:
-                visited.add(child)
-                stack.append((child, iter(child.children)))
-                break
-        else:  # every child is placed, so the node can be
-            stack.pop()
-            order.append(node)
+        node = stack.pop()
+        if node is None:  # marker: everything above the node is placed
+            order.append(stack.pop())  # type: ignore[arg-type]
+        elif node not in visited:
+            visited.add(node)
+            stack += (node, None)
+            stack += node.children
     return order
 
 
 def _gradients(output: Value, seed: Any, on_values: bool = False) -> dict[Value, Any]:
-    """d output / d node * seed for every node of output's graph.
+    """Return d(output)/d(node) * seed for every node of output's graph.
 
     With ``on_values`` the rules are evaluated on Values, so the gradients are
-    themselves recorded graphs; otherwise on floats.
+    themselves recorded graphs; otherwise on floats (the fast, common case).
     """
     grads: dict[Value, Any] = {output: seed}
     for node in reversed(topological_order(output)):  # outputs before inputs
         g = grads[node]
         if not -_FLOAT_MAX <= g <= _FLOAT_MAX:
             raise OverflowError(f"gradient overflow: d(output)/d({_describe(node)}) is {g!r}")
-        if not node.children:
+        children = node.children
+        if not children:
             continue
-        for child, local in zip(node.children, _local_derivatives(node, on_values)):
-            contribution = local * g  # chain rule; paths through a node add up
-            grads[child] = grads[child] + contribution if child in grads else contribution
+        try:
+            if on_values:
+                local_grads = RULES[node.op](node, *children, *node.const)
+            else:
+                local_grads = RULES[node.op](node.data, *[c.data for c in children], *node.const)
+        except ZeroDivisionError:
+            raise ZeroDivisionError(
+                f"the derivative of {_describe(node)} is infinite (at the edge of its domain)"
+            ) from None
+        for child, local in zip(children, local_grads):
+            # chain rule; the paths through a node add up
+            grads[child] = grads[child] + local * g if child in grads else local * g
     return grads
-
-
-def _local_derivatives(node: Value, on_values: bool) -> tuple[Any, ...]:
-    operands = node.children if on_values else [c.data for c in node.children]
-    out = node if on_values else node.data
-    try:
-        return RULES[node.op](out, *operands, *node.const)
-    except ZeroDivisionError:
-        raise ZeroDivisionError(
-            f"the derivative of {_describe(node)} is infinite (at the edge of its domain)"
-        ) from None
 
 
 def grad(output: Value, inputs: Value | Iterable[Value], *, create_graph: bool = False) -> list[Value]:
@@ -398,6 +388,12 @@ def _sigmoid(x: float) -> float:
     return e / (1.0 + e)
 
 
+def _divide(a: float, b: float) -> float:
+    if b == 0.0:
+        raise ZeroDivisionError(f"division by zero: {a!r} / {b!r}")
+    return a / b
+
+
 def _power(base: float, k: float) -> float:
     if base == 0.0 and k < 0.0:
         raise ZeroDivisionError(f"0.0 ** {k!r}: zero to a negative power")
@@ -406,10 +402,12 @@ def _power(base: float, k: float) -> float:
     try:
         return float(base**k)
     except OverflowError:
-        return math.inf  # reported by Value() with the operation and operands
+        return math.inf  # reported by _node() with the operation and operands
 
 
 def _as_float(x: Any) -> float:
+    if type(x) is float:
+        return x
     if isinstance(x, numbers.Real) and not isinstance(x, Value):
         try:
             return float(x)
@@ -423,14 +421,31 @@ def _data(x: Operand) -> float:
 
 
 def _describe(node: Value) -> str:
-    operands = ", ".join(repr(c.data) for c in node.children)
-    consts = "".join(f", {k!r}" for k in node.const)
-    return f"{node.op}({operands}{consts})" if node.op else repr(node.data)
+    if not node.op:
+        return repr(node.data)
+    return _describe_operation(node.op, [c.data for c in node.children], node.const)
 
 
-def _not_finite(data: float, children: tuple[Value, ...], op: str, const: tuple[float, ...]) -> Exception:
-    if not op:
-        return ValueError(f"Value needs a finite number, got {data!r}")
-    node = Value.__new__(Value)  # only to describe the operation
-    node.children, node.op, node.const = children, op, const
-    return OverflowError(f"{_describe(node)} overflows a float (|result| > {_FLOAT_MAX:.4g})")
+def _describe_operation(op: str, operands: list[float], const: tuple[float, ...]) -> str:
+    return f"{op}({', '.join(repr(x) for x in [*operands, *const])})"
+
+
+def _node(data: float, children: tuple[Value, ...], op: str, const: tuple[float, ...] = ()) -> Value:
+    """Make the node for an operation's result (``data`` is already a float)."""
+    if not -_FLOAT_MAX <= data <= _FLOAT_MAX:  # also false for nan
+        described = _describe_operation(op, [c.data for c in children], const)
+        raise OverflowError(f"{described} overflows a float (|result| > {_FLOAT_MAX:.4g})")
+    node = _new_value(Value)  # positional and __init__-free: this is the hot path
+    node.data = data
+    node.grad = 0.0
+    node.label = ""
+    if _state.paused:  # under no_grad: a result, not a node of any graph
+        children, op, const = (), "", ()
+    node.children = children
+    node.op = op
+    node.const = const
+    node.scope = _state.scope
+    return node
+
+
+_new_value = object.__new__
