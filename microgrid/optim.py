@@ -1,0 +1,227 @@
+"""Optimizers: SGD and Adam, the same update rules as torch.optim.SGD and AdamW.
+
+An optimizer holds a list of parameters (Values). After ``loss.backward()``
+has filled in their ``.grad``, ``step()`` moves each parameter's ``.data``
+against its gradient; ``zero_grad()`` clears the gradients for the next step.
+Updates are plain float arithmetic on ``.data``: they record no graph.
+
+The learning rate ``lr`` is a number or a schedule: a function of the step
+index (0 for the first ``step()``) returning the rate, e.g. micrograd's demo
+``lambda k: 1.0 - 0.9 * k / 100``.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from microgrid.engine import Value, no_grad
+
+LearningRate = float | Callable[[int], float]
+
+
+class Optimizer:
+    """What every optimizer shares: the parameters, the learning rate, the step count.
+
+    Subclasses define ``_update(lr)``, which moves every parameter once, and
+    keep per-parameter running averages in ``self.state`` (name -> one float
+    per parameter), which ``state_dict`` saves.
+    """
+
+    def __init__(self, params: Iterable[Value], lr: LearningRate) -> None:
+        self.params = _parameter_list(params)
+        self.lr = _learning_rate(lr)
+        self.steps = 0  # how many step() calls so far
+        self.state: dict[str, list[float]] = {}
+
+    def current_lr(self) -> float:
+        """The learning rate the next ``step()`` will use.
+
+        Raises ``ValueError`` if a schedule returns a negative or non-finite rate.
+        """
+        if not callable(self.lr):
+            return self.lr
+        lr = self.lr(self.steps)
+        if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not 0.0 <= lr < math.inf:
+            raise ValueError(f"the lr schedule returned {lr!r} at step {self.steps}; expected a number >= 0")
+        return float(lr)
+
+    @no_grad()
+    def step(self) -> None:
+        """Update every parameter once from its ``.grad``."""
+        self._update(self.current_lr())
+        self.steps += 1
+
+    def _update(self, lr: float) -> None:
+        raise NotImplementedError
+
+    def zero_grad(self) -> None:
+        """Set every parameter's ``.grad`` to 0 (gradients accumulate until zeroed)."""
+        for p in self.params:
+            p.grad = 0.0
+
+    def state_dict(self) -> dict[str, Any]:
+        """The step count and running averages, JSON-able (hyperparameters are not included)."""
+        return {"steps": self.steps, **{name: list(values) for name, values in self.state.items()}}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore what ``state_dict`` returned; checked completely before anything changes.
+
+        Raises ``ValueError`` for missing or unexpected keys, lists of the wrong
+        length and non-finite numbers, ``TypeError`` for non-numbers.
+        """
+        expected = {"steps", *self.state}
+        if set(state) != expected:
+            raise ValueError(f"optimizer state must have keys {sorted(expected)}, got {sorted(state)}")
+        steps = state["steps"]
+        if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 0:
+            raise ValueError(f"state['steps'] must be an int >= 0, got {steps!r}")
+        loaded = {name: _float_list(state[name], name, len(self.params)) for name in self.state}
+        self.steps = int(steps)
+        self.state.update(loaded)
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent, with optional momentum and weight decay (torch.optim.SGD).
+
+    Each step, with g the gradient plus ``weight_decay * p``::
+
+        b = g on the first step, then momentum * b + (1 - dampening) * g
+        g = g + momentum * b   if nesterov, else   g = b     (when momentum > 0)
+        p = p - lr * g
+
+    Raises ``ValueError`` for a negative ``lr``, ``momentum``, ``dampening``
+    or ``weight_decay``, for nesterov without momentum (or with dampening),
+    and for an empty list of parameters; ``TypeError`` for a non-Value
+    parameter.
+    """
+
+    def __init__(
+        self,
+        params: Iterable[Value],
+        lr: LearningRate,
+        momentum: float = 0.0,
+        nesterov: bool = False,
+        weight_decay: float = 0.0,
+        dampening: float = 0.0,
+    ) -> None:
+        super().__init__(params, lr)
+        self.momentum = _non_negative(momentum, "momentum")
+        self.dampening = _non_negative(dampening, "dampening")
+        self.weight_decay = _non_negative(weight_decay, "weight_decay")
+        if nesterov and (self.momentum == 0.0 or self.dampening != 0.0):
+            raise ValueError(
+                f"nesterov needs momentum > 0 and dampening 0, got momentum={momentum!r}, "
+                f"dampening={dampening!r}"
+            )
+        self.nesterov = bool(nesterov)
+        if self.momentum:
+            self.state["momentum_buffer"] = [0.0] * len(self.params)
+
+    def _update(self, lr: float) -> None:
+        momentum, decay = self.momentum, self.weight_decay
+        buffers = self.state.get("momentum_buffer", [])
+        for i, p in enumerate(self.params):
+            g = p.grad + decay * p.data if decay else p.grad
+            if momentum:
+                # like torch: the first step starts the buffer at g, undamped
+                b = g if self.steps == 0 else momentum * buffers[i] + (1.0 - self.dampening) * g
+                buffers[i] = b
+                g = g + momentum * b if self.nesterov else b
+            p.data -= lr * g
+
+
+class Adam(Optimizer):
+    """Adam with decoupled weight decay: the update of torch.optim.AdamW.
+
+    Each step t = 1, 2, ... with gradient g::
+
+        p = p - lr * weight_decay * p
+        m = beta1 * m + (1 - beta1) * g
+        v = beta2 * v + (1 - beta2) * g * g
+        p = p - lr * (m / (1 - beta1**t)) / (sqrt(v / (1 - beta2**t)) + eps)
+
+    With ``weight_decay=0`` (the default) this is plain Adam. Raises
+    ``ValueError`` for a negative ``lr``, ``eps`` or ``weight_decay``, betas
+    outside [0, 1), and an empty list of parameters; ``TypeError`` for a
+    non-Value parameter.
+    """
+
+    def __init__(
+        self,
+        params: Iterable[Value],
+        lr: LearningRate = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+    ) -> None:
+        super().__init__(params, lr)
+        if len(betas) != 2:
+            raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
+        for i, beta in enumerate(betas):
+            if isinstance(beta, bool) or not isinstance(beta, numbers.Real) or not 0.0 <= beta < 1.0:
+                raise ValueError(f"betas[{i}] must be in [0, 1), got {beta!r}")
+        self.betas = (float(betas[0]), float(betas[1]))
+        self.eps = _non_negative(eps, "eps")
+        self.weight_decay = _non_negative(weight_decay, "weight_decay")
+        self.state["exp_avg"] = [0.0] * len(self.params)
+        self.state["exp_avg_sq"] = [0.0] * len(self.params)
+
+    def _update(self, lr: float) -> None:
+        beta1, beta2 = self.betas
+        t = self.steps + 1
+        step_size = lr / (1.0 - beta1**t)  # the bias corrections undo the zero start of m and v
+        root_correction = math.sqrt(1.0 - beta2**t)
+        shrink = 1.0 - lr * self.weight_decay
+        m, v = self.state["exp_avg"], self.state["exp_avg_sq"]
+        for i, p in enumerate(self.params):
+            g = p.grad
+            m[i] = beta1 * m[i] + (1.0 - beta1) * g
+            v[i] = beta2 * v[i] + (1.0 - beta2) * g * g
+            p.data = p.data * shrink - step_size * m[i] / (math.sqrt(v[i]) / root_correction + self.eps)
+
+
+# --- argument checks ---
+
+
+def _parameter_list(params: Iterable[Value]) -> list[Value]:
+    if isinstance(params, Value) or not isinstance(params, Iterable):
+        hint = " (call model.parameters())" if hasattr(params, "parameters") else ""
+        raise TypeError(f"params must be an iterable of Values{hint}, got {type(params).__name__}")
+    found = list(params)
+    if not found:
+        raise ValueError("the optimizer got no parameters (an empty list)")
+    for i, p in enumerate(found):
+        if not isinstance(p, Value):
+            raise TypeError(f"params[{i}] must be a Value, got {type(p).__name__}: {p!r}")
+    if len({id(p) for p in found}) != len(found):
+        raise ValueError("params holds the same Value more than once; it would be updated twice")
+    return found
+
+
+def _learning_rate(lr: LearningRate) -> LearningRate:
+    if callable(lr):
+        return lr
+    return _non_negative(lr, "lr")
+
+
+def _non_negative(x: object, name: str) -> float:
+    if isinstance(x, bool) or not isinstance(x, numbers.Real):
+        raise TypeError(f"{name} must be a number, got {type(x).__name__}: {x!r}")
+    number = float(x)
+    if not 0.0 <= number < math.inf:
+        raise ValueError(f"{name} must be >= 0 and finite, got {x!r}")
+    return number
+
+
+def _float_list(values: object, name: str, length: int) -> list[float]:
+    if not isinstance(values, (list, tuple)) or len(values) != length:
+        raise ValueError(f"state[{name!r}] must be a list of {length} numbers, got {values!r:.80}")
+    for x in values:
+        if isinstance(x, bool) or not isinstance(x, numbers.Real):
+            raise TypeError(f"state[{name!r}] holds a non-number: {x!r}")
+        if not math.isfinite(x):
+            raise ValueError(f"state[{name!r}] holds a non-finite number: {x!r}")
+    return [float(x) for x in values]
