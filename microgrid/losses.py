@@ -80,7 +80,7 @@ def cross_entropy(logits: Iterable[Any], target: int | Iterable[int]) -> Value:
     Raises ``ValueError`` for empty inputs, different lengths or a class index
     out of range, ``TypeError`` for an index that is not an int.
     """
-    if isinstance(target, numbers.Integral):
+    if isinstance(target, numbers.Real):  # one example (a non-int index is refused there)
         return _cross_entropy_one(_values(_as_list(logits), "logits"), target)
     rows, targets = _paired(logits, target)
     terms = [_cross_entropy_one(_logit_row(row, i), t) for i, (row, t) in enumerate(zip(rows, targets))]
@@ -146,22 +146,23 @@ def _as_list(xs: object) -> list[Any]:
 
 def _differences(preds: object, targets: object) -> list[Value]:
     pred_list, target_list = _paired(preds, targets)
-    return [p - t for p, t in zip(_values(pred_list, "predictions"), _values(target_list, "targets"))]
+    # a number target stays a number: the engine keeps it as a constant, not a leaf
+    return [p - t for p, t in zip(_values(pred_list, "predictions"), _scalars(target_list, "targets"))]
+
+
+def _scalars(xs: list[Any], what: str) -> list[Any]:
+    """The list itself, once each item is checked to be a Value or a real number."""
+    if not xs:
+        raise ValueError(f"{what} is empty")
+    for i, x in enumerate(xs):
+        if not isinstance(x, Value) and (isinstance(x, bool) or not isinstance(x, numbers.Real)):
+            raise TypeError(f"{what}[{i}] must be a number or a Value, got {type(x).__name__}: {x!r}")
+    return xs
 
 
 def _values(xs: list[Any], what: str) -> list[Value]:
     """Each item as a Value (numbers become leaves); empty or non-numbers raise."""
-    if not xs:
-        raise ValueError(f"{what} is empty")
-    values = []
-    for i, x in enumerate(xs):
-        if isinstance(x, Value):
-            values.append(x)
-        elif isinstance(x, numbers.Real) and not isinstance(x, bool):
-            values.append(Value(x))
-        else:
-            raise TypeError(f"{what}[{i}] must be a number or a Value, got {type(x).__name__}: {x!r}")
-    return values
+    return [x if isinstance(x, Value) else Value(x) for x in _scalars(xs, what)]
 
 
 def _logit_row(row: object, i: int) -> list[Value]:
@@ -188,6 +189,6 @@ def _class_index(target: object, classes: int) -> int:
 def _cross_entropy_one(logits: list[Value], target: object) -> Value:
     t = _class_index(target, len(logits))
     # log-sum-exp is unchanged by a shift; shifting by the max makes every exp <= 1
-    peak = Value(max(z.data for z in logits))
+    peak = max(z.data for z in logits)
     shifted = [z - peak for z in logits]
     return value_sum([s.exp() for s in shifted]).log() - shifted[t]
