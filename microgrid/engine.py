@@ -54,7 +54,8 @@ class Value:
         Raises ``TypeError`` for anything that is not a real number and
         ``ValueError`` for inf and nan.
         """
-        data = _as_float(data)
+        if type(data) is not float:
+            data = _as_float(data)
         if not -_FLOAT_MAX <= data <= _FLOAT_MAX:  # also false for nan
             raise ValueError(f"Value needs a finite number, got {data!r}")
         self.data: float = data
@@ -277,8 +278,11 @@ def topological_order(root: Value) -> list[Value]:
             order.append(stack.pop())  # type: ignore[arg-type]
         elif node not in visited:
             visited.add(node)
-            stack += (node, None)
-            stack += node.children
+            if node.children:
+                stack += (node, None)
+                stack += node.children
+            else:
+                order.append(node)
     return order
 
 
@@ -289,25 +293,32 @@ def _gradients(output: Value, seed: Any, on_values: bool = False) -> dict[Value,
     themselves recorded graphs; otherwise on floats (the fast, common case).
     """
     grads: dict[Value, Any] = {output: seed}
-    for node in reversed(topological_order(output)):  # outputs before inputs
-        g = grads[node]
-        if not -_FLOAT_MAX <= g <= _FLOAT_MAX:
-            raise OverflowError(f"gradient overflow: d(output)/d({_describe(node)}) is {g!r}")
-        children = node.children
-        if not children:
-            continue
-        try:
+    try:
+        for node in reversed(topological_order(output)):  # outputs before inputs
+            g = grads[node]
+            if not -_FLOAT_MAX <= g <= _FLOAT_MAX:
+                raise OverflowError(f"gradient overflow: d(output)/d({_describe(node)}) is {g!r}")
+            children = node.children
+            if not children:
+                continue
+            rule = RULES[node.op]
             if on_values:
-                local_grads = RULES[node.op](node, *children, *node.const)
+                local_grads = rule(node, *children, *node.const)
+            elif len(children) == 2:
+                # one and two children (nearly every node) spelled out: building
+                # argument tuples would cost more than the rule itself
+                local_grads = rule(node.data, children[0].data, children[1].data)
+            elif len(children) == 1:
+                local_grads = rule(node.data, children[0].data, *node.const)
             else:
-                local_grads = RULES[node.op](node.data, *[c.data for c in children], *node.const)
-        except ZeroDivisionError:
-            raise ZeroDivisionError(
-                f"the derivative of {_describe(node)} is infinite (at the edge of its domain)"
-            ) from None
-        for child, local in zip(children, local_grads):
-            # chain rule; the paths through a node add up
-            grads[child] = grads[child] + local * g if child in grads else local * g
+                local_grads = rule(node.data, *[child.data for child in children])
+            for child, local in zip(children, local_grads):
+                # the chain rule; the paths through a node add up
+                grads[child] = grads[child] + local * g if child in grads else local * g
+    except ZeroDivisionError:
+        raise ZeroDivisionError(
+            f"the derivative of {_describe(node)} is infinite (at the edge of its domain)"
+        ) from None
     return grads
 
 
