@@ -1,0 +1,354 @@
+"""microgrid.viz: drawings rendered by the real `dot`, read back as SVG (XML)."""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from microgrid import nn, viz
+from microgrid.engine import Value, topological_order
+
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+def svg_of(graph: object) -> ET.Element:
+    return ET.fromstring(graph.pipe(format="svg"))  # type: ignore[attr-defined]
+
+
+def nodes(svg: ET.Element) -> dict[str, list[str]]:
+    """Node id (its <title>) -> the texts drawn in it."""
+    return {
+        g.find(SVG + "title").text: [t.text for t in g.iter(SVG + "text")]  # type: ignore[union-attr]
+        for g in svg.iter(SVG + "g")
+        if g.get("class") == "node"
+    }
+
+
+def of_class(svg: ET.Element, name: str) -> list[ET.Element]:
+    return [g for g in svg.iter(SVG + "g") if g.get("class") == name]
+
+
+def fill_of(svg: ET.Element, node_id: str) -> str:
+    for g in of_class(svg, "node"):
+        if g.find(SVG + "title").text == node_id:  # type: ignore[union-attr]
+            return next(p.get("fill") for p in g.iter(SVG + "polygon") if p.get("fill") != "none")  # type: ignore[return-value]
+    raise KeyError(node_id)
+
+
+def node_with(svg: ET.Element, text: str) -> str:
+    """The id of the node whose texts include ``text``."""
+    return next(node_id for node_id, texts in nodes(svg).items() if text in texts)
+
+
+def neuron() -> tuple[Value, Value, Value, Value]:
+    x, w, b = Value(0.5, "x"), Value(-2.0, "w"), Value(1.5, "b")
+    y = (w * x + b).tanh()
+    y.label = "y"
+    y.backward()
+    return x, w, b, y
+
+
+def test_format_number_is_compact() -> None:
+    assert viz.format_number(-0.0012) == "-0.0012"
+    assert viz.format_number(123456.0) == "1.235e+05"
+    assert viz.format_number(120000.0) == "1.2e+05"
+    assert viz.format_number(2.0) == "2"
+    assert viz.format_number(-0.0) == "0"
+    assert viz.format_number(math.pi) == "3.142"
+    with pytest.raises(ValueError, match="digits must be positive, got 0"):
+        viz.format_number(1.0, 0)
+
+
+@given(st.floats(-1e300, 1e300), st.integers(1, 8))  # rounding up past 1.8e308 would read inf
+def test_format_number_keeps_the_leading_digits(x: float, digits: int) -> None:
+    text = viz.format_number(x, digits)
+    assert len(text.lstrip("-").split("e")[0].replace(".", "").lstrip("0")) <= digits
+    assert math.isclose(float(text), x, rel_tol=10.0 ** (1 - digits), abs_tol=1e-300)
+    assert float(viz.format_number(x, 17)) == x  # 17 digits: every double round-trips
+
+
+def test_op_label_shows_the_operation_and_its_constants() -> None:
+    x = Value(3.0)
+    assert viz.op_label(x**2) == "**2"
+    assert viz.op_label(x.leaky_relu(0.01)) == "leaky_relu(0.01)"
+    assert viz.op_label(x * -2) == "*(-2)"
+    assert viz.op_label(x * x) == "*"
+    assert viz.op_label(x) == ""
+
+
+def test_a_neuron_draws_a_record_per_value_and_a_node_per_operation() -> None:
+    x, w, b, y = neuron()
+    svg = svg_of(viz.draw_dot(y, legend=False))
+    drawn = nodes(svg)
+    # 6 Values (x, w, b, w*x, w*x+b, y) and 3 operations (*, +, tanh)
+    assert len(drawn) == 9
+    assert len(of_class(svg, "edge")) == 5 + 3  # operands into ops, ops into results
+    assert sorted(t[0] for t in drawn.values() if len(t) == 1) == ["*", "+", "tanh"]
+    assert ["x", "data 0.5", f"grad {viz.format_number(x.grad)}"] in drawn.values()
+    assert ["w", "data -2", f"grad {viz.format_number(w.grad)}"] in drawn.values()
+    assert ["y", f"data {viz.format_number(y.data)}", "grad 1"] in drawn.values()
+    assert x.grad == pytest.approx(-2.0 * (1 - math.tanh(0.5) ** 2))
+
+
+def test_show_grad_false_draws_data_only_and_rankdir_is_passed_on() -> None:
+    *_, y = neuron()
+    graph = viz.draw_dot(y, show_grad=False, rankdir="TB")
+    assert "rankdir=TB" in graph.source
+    assert not any(text.startswith("grad") for texts in nodes(svg_of(graph)).values() for text in texts)
+    with pytest.raises(ValueError, match="rankdir must be one of LR, RL, TB, BT, got 'up'"):
+        viz.draw_dot(y, rankdir="up")
+
+
+def test_nodes_are_coloured_by_role_with_a_legend() -> None:
+    *_, y = neuron()
+    model_free = svg_of(viz.draw_dot(y))
+    assert fill_of(model_free, node_with(model_free, "x")) == viz.ROLE_COLORS["input"]
+    assert fill_of(model_free, node_with(model_free, "y")) == viz.ROLE_COLORS["output"]
+    assert fill_of(model_free, node_with(model_free, "data -1")) == viz.ROLE_COLORS["intermediate"]
+    legend = {texts[0] for node_id, texts in nodes(model_free).items() if node_id.startswith("legend_")}
+    assert legend == {"input", "intermediate", "output"}
+    net = nn.Neuron(2, "tanh", seed=1)
+    out = net([0.5, -1.0])
+    svg = svg_of(viz.draw_dot(out, model=net))
+    assert fill_of(svg, node_with(svg, "w.0")) == viz.ROLE_COLORS["parameter"]
+    assert fill_of(svg, node_with(svg, "b")) == viz.ROLE_COLORS["parameter"]
+
+
+def test_labels_with_record_characters_are_drawn_as_written() -> None:
+    a = Value(1.0, 'a|b{c}<d> "e" \\f')
+    svg = svg_of(viz.draw_dot(a * 2))
+    assert 'a|b{c}<d> "e" \\f' in [text for texts in nodes(svg).values() for text in texts]
+
+
+def mlp_loss(seed: int = 0) -> tuple[nn.MLP, Value]:
+    model = nn.MLP(2, [3, 2, 1], seed=seed)
+    loss = (model([1.0, -2.0]) - 1.0) ** 2
+    loss.backward()
+    return model, loss
+
+
+def boxes(svg: ET.Element) -> dict[str, tuple[float, float, float, float]]:
+    """Cluster label -> its bounding box (x0, y0, x1, y1); the last of clusters with one label."""
+    found = {}
+    for g in of_class(svg, "cluster"):
+        outline = g.find(SVG + "path")  # rounded clusters are drawn as a path
+        numbers = [float(n) for n in re.findall(r"-?[\d.]+", outline.get("d"))]  # type: ignore[union-attr, arg-type]
+        xs, ys = numbers[0::2], numbers[1::2]
+        found[" ".join(t.text for t in g.iter(SVG + "text"))] = (min(xs), min(ys), max(xs), max(ys))  # type: ignore[misc]
+    return found
+
+
+def inside(inner: tuple[float, ...], outer: tuple[float, ...]) -> bool:
+    return outer[0] <= inner[0] and outer[1] <= inner[1] and inner[2] <= outer[2] and inner[3] <= outer[3]
+
+
+def test_a_model_names_parameters_and_nests_neuron_clusters_in_layer_clusters() -> None:
+    model, loss = mlp_loss()
+    svg = svg_of(viz.draw_dot(loss, model=model))
+    texts = [text for texts in nodes(svg).values() for text in texts]
+    for name, p in model.named_parameters():
+        assert name in texts
+        drawn = nodes(svg)[node_with(svg, name)]
+        assert drawn == [name, f"data {viz.format_number(p.data)}", f"grad {viz.format_number(p.grad)}"]
+    clusters = boxes(svg)
+    # the MLP, 3 layers, 3 + 2 + 1 neurons, and the legend
+    assert len(of_class(svg, "cluster")) == 1 + 3 + 6 + 1
+    assert inside(clusters["neurons.2 (Neuron)"], clusters["layers.0 (Layer)"])
+    assert inside(clusters["layers.0 (Layer)"], clusters["MLP"])
+    assert not inside(clusters["neurons.2 (Neuron)"], clusters["layers.1 (Layer)"])
+    # the parameter sits in its neuron's cluster
+    param = next(
+        g for g in of_class(svg, "node") if "layers.0.neurons.2.w.1" in [t.text for t in g.iter(SVG + "text")]
+    )
+    x = float(next(param.iter(SVG + "text")).get("x"))  # type: ignore[arg-type]
+    y = float(next(param.iter(SVG + "text")).get("y"))  # type: ignore[arg-type]
+    x0, y0, x1, y1 = clusters["neurons.2 (Neuron)"]
+    assert x0 <= x <= x1 and y0 <= y <= y1
+
+
+def test_without_a_model_nodes_are_clustered_by_the_module_that_made_them() -> None:
+    _, loss = mlp_loss()
+    svg = svg_of(viz.draw_dot(loss))
+    labels = set(boxes(svg))
+    assert {f"Neuron {i}" for i in range(6)} | {"legend"} == labels
+    assert fill_of(svg, node_with(svg, "w.0")) == viz.ROLE_COLORS["parameter"]  # named by its neuron
+
+
+def test_collapse_neuron_draws_each_neuron_as_one_box() -> None:
+    model, loss = mlp_loss()
+    svg = svg_of(viz.draw_dot(loss, model=model, collapse="neuron", legend=False))
+    drawn = nodes(svg)
+    neuron_boxes = [texts for texts in drawn.values() if texts[0].startswith("neurons.")]
+    assert len(neuron_boxes) == 6
+    assert sorted(texts[1] for texts in neuron_boxes) == ["3 parameters"] * 4 + ["4 parameters"] * 2
+    output = model([1.0, -2.0])
+    assert [f"data {viz.format_number(output.data)}", f"grad {viz.format_number(2 * (output.data - 1))}"] in [
+        texts[2:] for texts in neuron_boxes
+    ]
+    # 6 boxes, and after them: the ops -1 and **2 with their results
+    assert len(drawn) == 6 + 4
+    # each of the 3 first neurons feeds each of the 2 next, which feed the last; then 1 + 3 edges
+    assert len(of_class(svg, "edge")) == 3 * 2 + 2 * 1 + 1 + 3
+
+
+def test_collapse_layer_draws_each_layer_as_one_box() -> None:
+    model, loss = mlp_loss()
+    svg = svg_of(viz.draw_dot(loss, model=model, collapse="layer", legend=False))
+    drawn = nodes(svg)
+    assert sorted(t[:2] for t in drawn.values() if t[0].startswith("layers.")) == [
+        ["layers.0 (Layer)", "9 parameters"],
+        ["layers.1 (Layer)", "8 parameters"],
+        ["layers.2 (Layer)", "3 parameters"],
+    ]
+    assert "3 outputs" in drawn[node_with(svg, "layers.0 (Layer)")]
+    assert len(of_class(svg, "edge")) == 1 + 1 + 1 + 3  # layer to layer, then to -1 and on
+
+
+def test_collapse_layer_without_a_model_says_to_pass_the_model() -> None:
+    _, loss = mlp_loss()
+    with pytest.raises(ValueError, match=r"collapse='layer' matches no module.*Neuron.*model="):
+        viz.draw_dot(loss, collapse="layer")
+
+
+def test_shade_grad_fills_the_largest_gradient_reddest() -> None:
+    x, y = Value(3.0, "x"), Value(0.0, "y")
+    z = x * y + y * 10.0  # dz/dx = 0, dz/dy = 13
+    z.backward()
+    svg = svg_of(viz.draw_dot(z, shade_grad=True))
+    assert fill_of(svg, node_with(svg, "y")) == "#e03131"
+    assert fill_of(svg, node_with(svg, "x")) == "#ffffff"
+    assert "|grad| 13" in [t[0] for t in nodes(svg).values()]
+
+
+def test_a_graph_past_max_nodes_is_refused_at_once_suggesting_collapse() -> None:
+    v = Value(1.0)
+    for _ in range(200_000):
+        v = v + 1.0
+    start = time.perf_counter()
+    with pytest.raises(viz.GraphTooLargeError, match=r"more than 2000 nodes.*collapse='neuron'"):
+        viz.draw_dot(v)
+    assert time.perf_counter() - start < 0.5  # stopped early, nothing built
+    assert issubclass(viz.GraphTooLargeError, ValueError)
+
+
+def test_a_drawing_displays_in_ipython_as_svg() -> None:
+    from IPython.core.formatters import DisplayFormatter
+
+    *_, y = neuron()
+    data, _ = DisplayFormatter().format(viz.draw_dot(y))
+    assert "image/svg+xml" in data
+    assert ET.fromstring(data["image/svg+xml"]).tag == SVG + "svg"
+
+
+def test_render_writes_svg_png_pdf_by_extension(tmp_path: Path) -> None:
+    *_, y = neuron()
+    graph = viz.draw_dot(y)
+    magic = {"svg": b"<?xml", "png": b"\x89PNG", "pdf": b"%PDF"}
+    for ext, start in magic.items():
+        graph.render(outfile=tmp_path / f"g.{ext}", cleanup=True)
+        assert (tmp_path / f"g.{ext}").read_bytes().startswith(start)
+
+
+NO_DOT_SCRIPT = """
+import microgrid, sys
+assert "graphviz" not in sys.modules, "import microgrid imported graphviz"
+from microgrid import viz
+from microgrid.engine import Value, topological_order
+x = Value(0.5, "x")
+y = (x * 3.0).tanh()
+y.backward()
+graph = viz.draw_dot(y)
+print(graph.source)
+try:
+    graph.render(outfile="never.svg")
+except viz.GraphvizNotFoundError as error:
+    print("RENDER:", error)
+try:
+    graph._repr_mimebundle_()
+except viz.GraphvizNotFoundError as error:
+    print("DISPLAY:", error)
+"""
+
+
+def test_without_dot_the_source_builds_and_rendering_says_how_to_install(tmp_path: Path) -> None:
+    env = {**os.environ, "PATH": str(tmp_path)}  # a real PATH without Graphviz
+    run = subprocess.run(
+        [sys.executable, "-c", NO_DOT_SCRIPT], capture_output=True, text=True, env=env, cwd=tmp_path
+    )
+    assert run.returncode == 0, run.stderr
+    assert 'label="{ x | data 0.5 | grad' in run.stdout
+    assert "tanh" in run.stdout
+    render = next(line for line in run.stdout.splitlines() if line.startswith("RENDER:"))
+    for way in ("apt install graphviz", "brew install graphviz", "conda install"):
+        assert way in render
+    assert "DISPLAY:" in run.stdout
+    assert not (tmp_path / "never.svg").exists()
+
+
+def test_dot_is_looked_up_once_and_the_lookup_follows_path(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    viz._find_dot.cache_clear()
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(viz.GraphvizNotFoundError, match="brew install graphviz"):
+        viz.dot_executable()
+    viz._find_dot.cache_clear()
+    monkeypatch.undo()
+    assert Path(viz.dot_executable()).name == "dot"
+
+
+def frame_grads(frame: object) -> dict[str, str]:
+    """Label -> its grad text, for labelled nodes of a frame."""
+    return {texts[0]: texts[-1] for texts in nodes(svg_of(frame)).values() if texts[-1].startswith("grad")}
+
+
+def test_backward_steps_fill_gradients_in_reverse_topological_order() -> None:
+    a, b = Value(2.0, "a"), Value(-3.0, "b")
+    c = a * b
+    c.label = "c"
+    d = c + a
+    d.label = "d"
+    steps = viz.backward_steps(d)
+    assert len(steps) == 4  # one frame per node
+    assert (a.grad, b.grad, c.grad, d.grad) == (0.0, 0.0, 0.0, 0.0)  # nobody's .grad touched
+    order = [v.label for v in reversed(topological_order(d))]
+    final = {"d": "grad 1", "c": "grad 1", "a": "grad -2", "b": "grad 2"}  # dd/da = b + 1
+    for k, frame in enumerate(steps):
+        shown = frame_grads(frame)
+        assert shown == {name: final[name] if name in order[: k + 1] else "grad ?" for name in final}
+    # frame 1 is c = a * b: its edges carry the local derivatives b and a
+    svg = svg_of(steps[order.index("c")])
+    edge_texts = sorted(t.text for g in of_class(svg, "edge") for t in g.iter(SVG + "text"))
+    assert edge_texts == ["local -3", "local 2"]
+    current = node_with(svg, "c")
+    strokes = {
+        p.get("stroke")
+        for g in of_class(svg, "node")
+        if g.find(SVG + "title").text == current
+        for p in g.iter(SVG + "polygon")
+    }  # type: ignore[union-attr]
+    assert "#e03131" in strokes
+
+
+def test_backward_steps_save_numbered_frames_and_a_gif(tmp_path: Path) -> None:
+    from PIL import Image
+
+    *_, y = neuron()
+    steps = viz.backward_steps(y)
+    paths = steps.save_frames(tmp_path / "frames")
+    assert [p.name for p in paths] == [f"step_{i:03d}.svg" for i in range(6)]
+    assert all(ET.parse(p).getroot().tag == SVG + "svg" for p in paths)
+    gif = steps.save_gif(tmp_path / "backward.gif")
+    with Image.open(gif) as image:
+        assert image.format == "GIF"
+        assert image.n_frames == 6
