@@ -127,10 +127,10 @@ class Expression:
             raise ExpressionError(
                 f"{_names(unknown)} not in the expression (its variables: {', '.join(self.variables) or 'none'})"
             )
-        leaves = {
-            name: value if isinstance(value, Value) else Value(value, label=name)
-            for name, value in values.items()
-        }
+        leaves = {}  # in order of first use, as printed and drawn
+        for name in self.variables:
+            value = values[name]
+            leaves[name] = value if isinstance(value, Value) else Value(value, label=name)
         results: dict[ast.AST, Value | float] = {}
         for node in _postorder(self.tree.body):
             try:
