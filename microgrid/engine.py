@@ -1,7 +1,7 @@
 """The engine: a scalar Value that records the graph of operations that made it.
 
 Every operation states its local derivatives once, as a rule in ``RULES``; one
-generic loop in ``_gradients`` multiplies them along the graph (the chain rule).
+generic loop in ``gradients`` multiplies them along the graph (the chain rule).
 Evaluated on floats the rules give first-order gradients, fast; evaluated on
 Values they record a new graph, so gradients can be differentiated again.
 
@@ -222,7 +222,7 @@ class Value:
         accumulate: a second call adds again; zero them between steps. Nothing is
         changed if the pass fails (an overflowing or infinite derivative).
         """
-        for node, g in _gradients(self, _as_float(gradient)).items():
+        for node, g in gradients(self, _as_float(gradient)).items():
             node.grad += g
 
 
@@ -286,11 +286,14 @@ def topological_order(root: Value) -> list[Value]:
     return order
 
 
-def _gradients(output: Value, seed: Any, on_values: bool = False) -> dict[Value, Any]:
-    """Return d(output)/d(node) * seed for every node of output's graph.
+def gradients(output: Value, seed: Any = 1.0, *, create_graph: bool = False) -> dict[Value, Any]:
+    """Return {node: d(output)/d(node) * seed} for every node of output's graph.
 
-    With ``on_values`` the rules are evaluated on Values, so the gradients are
-    themselves recorded graphs; otherwise on floats (the fast, common case).
+    No ``.grad`` is touched (``backward`` and ``grad`` are built on this). With
+    ``create_graph`` the rules are evaluated on Values, so the gradients are
+    themselves recorded graphs (pass a Value seed); otherwise on floats.
+    Raises OverflowError or ZeroDivisionError, naming the node, when a
+    gradient overflows or a derivative is infinite.
     """
     grads: dict[Value, Any] = {output: seed}
     try:
@@ -302,7 +305,7 @@ def _gradients(output: Value, seed: Any, on_values: bool = False) -> dict[Value,
             if not children:
                 continue
             rule = RULES[node.op]
-            if on_values:
+            if create_graph:
                 local_grads = rule(node, *children, *node.const)
             elif len(children) == 2:
                 # one and two children (nearly every node) spelled out: building
@@ -311,7 +314,7 @@ def _gradients(output: Value, seed: Any, on_values: bool = False) -> dict[Value,
             elif len(children) == 1:
                 local_grads = rule(node.data, children[0].data, *node.const)
             else:
-                local_grads = rule(node.data, *[child.data for child in children])
+                local_grads = local_derivatives(node)
             for child, local in zip(children, local_grads):
                 # the chain rule; the paths through a node add up
                 grads[child] = grads[child] + local * g if child in grads else local * g
@@ -320,6 +323,19 @@ def _gradients(output: Value, seed: Any, on_values: bool = False) -> dict[Value,
             f"the derivative of {_describe(node)} is infinite (at the edge of its domain)"
         ) from None
     return grads
+
+
+def local_derivatives(node: Value) -> tuple[float, ...]:
+    """Return d node / d child for each of node's children: its rule, on floats.
+
+    These are the numbers backward multiplies along each edge; a leaf has none.
+    """
+    rule = RULES[node.op] if node.children else None
+    if rule is None:
+        return ()
+    # the operands are the children and then the constants; keep one per child
+    operands = [child.data for child in node.children]
+    return tuple(rule(node.data, *operands, *node.const))[: len(node.children)]
 
 
 def grad(output: Value, inputs: Value | Iterable[Value], *, create_graph: bool = False) -> list[Value]:
@@ -332,9 +348,9 @@ def grad(output: Value, inputs: Value | Iterable[Value], *, create_graph: bool =
     """
     inputs = [inputs] if isinstance(inputs, Value) else list(inputs)
     if create_graph:
-        grads = _gradients(output, Value(1.0), on_values=True)
+        grads = gradients(output, Value(1.0), create_graph=True)
         return [grads[x] if x in grads else Value(0.0) for x in inputs]
-    grads = _gradients(output, 1.0)
+    grads = gradients(output)
     return [Value(grads.get(x, 0.0)) for x in inputs]
 
 

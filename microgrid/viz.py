@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from microgrid.engine import RULES, Value, _gradients, topological_order
+from microgrid.engine import Value, gradients, local_derivatives, topological_order
 
 if TYPE_CHECKING:
     import graphviz
@@ -253,12 +253,12 @@ def backward_steps(
     """
     style = _Style(rankdir=_checked_rankdir(rankdir), show_grad=True, shade_grad=False, legend=True)
     scene = _Scene.build(root, model=model, collapse=None, max_nodes=max_nodes)
-    final: dict[Value, float] = _gradients(root, 1.0)
+    final: dict[Value, float] = gradients(root)
     order = list(reversed(scene.order))  # the order backward visits nodes
     frames = []
     for step, current in enumerate(order):
         reached = set(order[: step + 1])
-        labels = {(current, i): f"local {format_number(d)}" for i, d in enumerate(_local_grads(current))}
+        labels = {(current, i): f"local {format_number(d)}" for i, d in enumerate(local_derivatives(current))}
         grad_of = functools.partial(_grad_if_reached, final, reached)
         frames.append(_render(scene, style, grad_of, highlight=current, edge_labels=labels))
     return BackwardSteps(frames)
@@ -266,15 +266,6 @@ def backward_steps(
 
 def _grad_if_reached(final: dict[Value, float], reached: set[Value], v: Value) -> float | None:
     return final[v] if v in reached else None
-
-
-def _local_grads(node: Value) -> tuple[float, ...]:
-    """d node / d child for each child, on floats: the engine's rule for the node's op."""
-    if not node.children:
-        return ()
-    return tuple(RULES[node.op](node.data, *[c.data for c in node.children], *node.const))[
-        : len(node.children)
-    ]
 
 
 # --- the scene: what is drawn where, independent of how it looks -------------
