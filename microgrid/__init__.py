@@ -1,12 +1,38 @@
 """microgrid: a small, readable scalar automatic-differentiation engine.
 
 A ``Value`` holds one number and remembers the operations that made it;
-``backward()`` fills in every node's gradient by the chain rule.
+``backward()`` fills in every node's gradient by the chain rule. On top:
+``microgrid.nn`` (neurons, layers, MLPs), ``microgrid.losses``,
+``microgrid.optim`` (SGD, Adam), ``microgrid.data``, ``microgrid.train``,
+``microgrid.testing`` (gradcheck, hypothesis strategies) and
+``microgrid.viz`` (Graphviz drawings).
 """
 
 from __future__ import annotations
 
-from microgrid.engine import Value, grad, is_grad_enabled, no_grad, topological_order, value_sum
+from microgrid.engine import (
+    Value,
+    grad,
+    gradients,
+    is_grad_enabled,
+    local_derivatives,
+    no_grad,
+    topological_order,
+    value_sum,
+)
+from microgrid.viz import backward_steps, draw_dot, format_number
 
-__all__ = ["Value", "grad", "is_grad_enabled", "no_grad", "topological_order", "value_sum"]
+__all__ = [
+    "Value",
+    "backward_steps",
+    "draw_dot",
+    "format_number",
+    "grad",
+    "gradients",
+    "is_grad_enabled",
+    "local_derivatives",
+    "no_grad",
+    "topological_order",
+    "value_sum",
+]
 __version__ = "0.1.0"
