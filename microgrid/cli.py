@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import math
 from collections.abc import Sequence
+from typing import Any
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,14 +26,274 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 # --- microgrid train ----------------------------------------------------------
 
+_DATASETS = ("moons", "circles", "spiral", "blobs", "digits")
+_MICROGRAD_DEMO: dict[str, Any] = {
+    # micrograd's demo: MLP(2, [16, 16, 1]), hinge + L2 1e-4, full-batch SGD, lr 1.0 -> 0.1 in 100 steps
+    **{"hidden": [16, 16], "init": "uniform", "loss": "hinge", "l2": 1e-4, "optimizer": "sgd"},
+    **{"lr": 1.0, "schedule": "linear", "steps": 100, "batch_size": None},
+}
+_ADAM_FULL_BATCH: dict[str, Any] = {
+    **{"hidden": [16, 16], "init": "he", "loss": "cross_entropy", "l2": 0.0, "optimizer": "adam"},
+    **{"lr": 0.05, "schedule": "constant", "steps": 200, "batch_size": None},
+}
+# what training uses for each dataset unless an option says otherwise
+_TRAIN_DEFAULTS: dict[str, dict[str, Any]] = {
+    "moons": _MICROGRAD_DEMO,
+    "circles": _MICROGRAD_DEMO,
+    "spiral": _ADAM_FULL_BATCH,
+    "blobs": {**_ADAM_FULL_BATCH, "steps": 50},
+    "digits": {**_ADAM_FULL_BATCH, "lr": 0.01, "steps": None, "epochs": 3, "batch_size": 16},
+}
+_SAMPLES = 100  # examples in each generated training set, and in its test set
+_TEST_SEED_OFFSET = 10_000  # a generated test set is a fresh sample, from the seed plus this
+_DIGITS_TEST_FRACTION = 0.2
+
 
 def _add_train(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    train = commands.add_parser("train", help="train a network on a dataset")
-    train.set_defaults(run=_run_train)
+    train = commands.add_parser(
+        "train",
+        help="train a network on a dataset",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Train an MLP on a small dataset and print its train and test accuracy.\n"
+        "With --out DIR, also write the model (model.json, for microgrid.serialize.load),\n"
+        "the history (history.json), the loss curve (loss.png) and, for 2-D data, the\n"
+        "decision boundary (decision_boundary.png). Options left out take the dataset's\n"
+        "defaults (below); the default run is micrograd's moons demo.",
+        epilog="defaults per dataset:\n"
+        + "\n".join(f"  {name}: {_describe_defaults(name)}" for name in _DATASETS),
+    )
+    add = train.add_argument
+    add("--dataset", choices=_DATASETS, default="moons", help="what to learn (default: moons)")
+    add(
+        "--samples",
+        type=_positive_int,
+        help=f"generated datasets: examples in the training set, and in a separate test set drawn "
+        f"afresh (default: {_SAMPLES}); digits has 1,797, a fixed fifth of them kept for testing",
+    )
+    add(
+        "--hidden", type=_hidden_sizes, metavar="SIZES", help='hidden layer sizes, e.g. "16,16" ("" for none)'
+    )
+    add(
+        "--activation",
+        choices=["relu", "tanh", "sigmoid", "leaky_relu"],
+        default="relu",
+        help="of the hidden layers; the last layer is linear (default: relu)",
+    )
+    add("--init", choices=["uniform", "xavier", "he"], help="how the weights start: U(-1, 1), Glorot or He")
+    add(
+        "--loss",
+        choices=["hinge", "binary_cross_entropy", "cross_entropy", "mse"],
+        help="what training minimizes",
+    )
+    add("--optimizer", choices=["sgd", "adam"], help="how the parameters are updated")
+    add("--lr", type=_positive_float, help="the learning rate (the starting one with --schedule linear)")
+    add("--schedule", choices=["constant", "linear"], help="linear: lr falls linearly to lr/10 over the run")
+    add("--l2", type=_non_negative_float, help="weight of the L2 penalty, l2 * sum(p * p)")
+    length = train.add_mutually_exclusive_group()
+    length.add_argument("--epochs", type=_positive_int, help="passes over the training set")
+    length.add_argument("--steps", type=_positive_int, help="parameter updates, one batch each")
+    add("--batch-size", type=_positive_int, help="examples per step")
+    add(
+        "--seed",
+        type=int,
+        default=0,
+        help="seeds the data, the split, the initial weights and the shuffling (default: 0)",
+    )
+    add("--out", metavar="DIR", help="write model.json, history.json and the plots to this directory")
+    add("--no-progress", action="store_true", help="show no progress bar")
+    train.set_defaults(run=_run_train, error=train.error)
 
 
 def _run_train(args: argparse.Namespace) -> int:
-    raise NotImplementedError("train: to be written (issue 3)")
+    """Train as the options say, print the accuracies, write the results to --out. Exit 2 for bad usage."""
+    import sys
+    import time
+
+    from microgrid import nn, train
+
+    settings = _train_settings(args)
+    training_set, test_set = _train_datasets(args)
+    outputs = _output_size(args, settings["loss"], training_set.n_classes)
+    model = nn.MLP(
+        training_set.n_features,
+        [*settings["hidden"], outputs],
+        args.activation,
+        init=settings["init"],
+        seed=args.seed,
+    )
+    batch_size = min(settings["batch_size"] or len(training_set), len(training_set))
+    steps = settings["steps"] or settings["epochs"] * -(-len(training_set) // batch_size)
+    lr = settings["lr"]
+    schedule = train.linear_schedule(lr, lr / 10, steps) if settings["schedule"] == "linear" else lr
+
+    print(
+        f"{args.dataset}: {len(training_set)} training and {len(test_set)} test examples, "
+        f"{training_set.n_features} features, {training_set.n_classes} classes"
+    )
+    print(
+        f"model: MLP({training_set.n_features}, {[*settings['hidden'], outputs]}), {args.activation}, "
+        f"{settings['init']} init, {len(model.parameters())} parameters"
+    )
+    print(f"training: {_describe_training(settings, steps, batch_size, len(training_set))}")
+    started = time.perf_counter()
+    try:
+        history = train.fit(
+            model,
+            training_set,
+            loss=settings["loss"],
+            optimizer=settings["optimizer"],
+            lr=schedule,
+            steps=steps,
+            batch_size=batch_size,
+            l2=settings["l2"],
+            test=test_set,
+            seed=args.seed,
+            progress=not args.no_progress,
+        )
+    except ArithmeticError as error:  # an overflow: the learning rate is too large
+        print(f"microgrid train: error: training diverged ({error}); try a smaller --lr", file=sys.stderr)
+        return 1
+    seconds = time.perf_counter() - started
+    train_accuracy, test_accuracy = train.evaluate(model, training_set), history.test_accuracy[-1]
+    print(
+        f"train accuracy {train_accuracy:.1%}, test accuracy {test_accuracy:.1%} "
+        f"(final loss {history.loss[-1]:.4g}, {seconds:.1f} s)"
+    )
+    if args.out is not None:
+        _write_train_outputs(args.out, model, history, training_set)
+    return 0
+
+
+def _train_settings(args: argparse.Namespace) -> dict[str, Any]:
+    # the dataset's defaults, overridden by the options given
+    settings = {"epochs": None, **_TRAIN_DEFAULTS[args.dataset]}
+    if args.epochs is not None or args.steps is not None:
+        settings["epochs"], settings["steps"] = args.epochs, args.steps
+    for key in ("hidden", "init", "loss", "optimizer", "lr", "schedule", "l2", "batch_size"):
+        if getattr(args, key) is not None:
+            settings[key] = getattr(args, key)
+    return settings
+
+
+def _train_datasets(args: argparse.Namespace) -> tuple[Any, Any]:
+    # (training set, test set); a generated test set is a fresh sample from the same generator
+    from microgrid import data
+
+    if args.dataset == "digits":
+        if args.samples is not None:
+            args.error("--samples is for the generated datasets; digits has a fixed 1,797 examples")
+        return data.digits().split(_DIGITS_TEST_FRACTION, seed=args.seed)
+    generate = getattr(data, args.dataset)
+    samples = _SAMPLES if args.samples is None else args.samples
+    return generate(samples, seed=args.seed), generate(samples, seed=args.seed + _TEST_SEED_OFFSET)
+
+
+def _output_size(args: argparse.Namespace, loss: str, n_classes: int) -> int:
+    # one score per example for the two-class losses (and mse on two classes), else one per class
+    if loss in ("hinge", "binary_cross_entropy"):
+        if n_classes != 2:
+            args.error(
+                f"--loss {loss} is for two classes; {args.dataset} has {n_classes}: use cross_entropy or mse"
+            )
+        return 1
+    return 1 if loss == "mse" and n_classes == 2 else n_classes
+
+
+def _write_train_outputs(out: str, model: Any, history: Any, training_set: Any) -> None:
+    import dataclasses
+    import json
+    from pathlib import Path
+
+    from microgrid import serialize
+
+    directory = Path(out)
+    directory.mkdir(parents=True, exist_ok=True)
+    serialize.save(model, directory / "model.json")
+    (directory / "history.json").write_text(json.dumps(dataclasses.asdict(history), indent=1) + "\n")
+    written = ["model.json", "history.json"]
+    try:
+        from microgrid import plots
+
+        plots.loss_curve(history, directory / "loss.png")
+        written.append("loss.png")
+        if training_set.n_features == 2:
+            plots.decision_boundary(model, training_set, directory / "decision_boundary.png")
+            written.append("decision_boundary.png")
+    except ImportError:  # matplotlib is optional
+        print("no plots: matplotlib is not installed (pip install 'microgrid[plot]')")
+    print(f"wrote {', '.join(str(directory / name) for name in written)}")
+
+
+def _describe_training(settings: dict[str, Any], steps: int, batch_size: int, examples: int) -> str:
+    penalty = f" + {settings['l2']:g} * L2" if settings["l2"] else ""
+    lr = f"lr {settings['lr']:g}" + (
+        f" falling linearly to {settings['lr'] / 10:g}" if settings["schedule"] == "linear" else ""
+    )
+    batches = "full batch" if batch_size == examples else f"batches of {batch_size}"
+    return f"{settings['loss']}{penalty}, {settings['optimizer']} {lr}, {steps} steps, {batches}"
+
+
+def _describe_defaults(dataset: str) -> str:
+    # the dataset's defaults written as the options that would set them
+    settings = _TRAIN_DEFAULTS[dataset]
+    words = [f"--hidden {','.join(map(str, settings['hidden']))}"]
+    words += [
+        f"--{key} {settings[key]:g}" if isinstance(settings[key], float) else f"--{key} {settings[key]}"
+        for key in ("init", "loss", "l2", "optimizer", "lr", "schedule")
+    ]
+    words.append(
+        f"--epochs {settings['epochs']}" if settings.get("epochs") else f"--steps {settings['steps']}"
+    )
+    words.append(f"--batch-size {settings['batch_size']}" if settings["batch_size"] else "(full batch)")
+    return " ".join(words)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if n <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {n}")
+    return n
+
+
+def _positive_float(text: str) -> float:
+    x = _finite_float(text)
+    if x <= 0.0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {x:g}")
+    return x
+
+
+def _non_negative_float(text: str) -> float:
+    x = _finite_float(text)
+    if x < 0.0:
+        raise argparse.ArgumentTypeError(f"must be non-negative, got {x:g}")
+    return x
+
+
+def _finite_float(text: str) -> float:
+    try:
+        x = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(x):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return x
+
+
+def _hidden_sizes(text: str) -> list[int]:
+    if not text.strip():
+        return []
+    try:
+        sizes = [int(part) for part in text.split(",")]
+    except ValueError:
+        sizes = []
+    if not sizes or any(n <= 0 for n in sizes):
+        raise argparse.ArgumentTypeError(
+            f'expected positive layer sizes separated by commas, like "16,16", got {text!r}'
+        )
+    return sizes
 
 
 # --- microgrid draw -----------------------------------------------------------
