@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import math
 import numbers
+import operator
 import sys
 import threading
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import ContextDecorator, contextmanager
+from collections.abc import Callable, Iterable
+from contextlib import ContextDecorator
 from typing import Any, Union
 
 Number = int | float
@@ -255,12 +256,12 @@ RULES: dict[str, Callable[..., tuple[Any, ...]]] = {
 
 
 def value_sum(terms: Iterable[Operand]) -> Value:
-    """The sum of many terms as one node (one graph node, not a chain of ``+``).
+    """Sum many terms into one node (one graph node, not a chain of ``+``).
 
     Plain numbers become leaves. An empty sum is ``Value(0.0)``.
     """
     children = tuple(t if isinstance(t, Value) else Value(t) for t in terms)
-    return _node(math.fsum(c.data for c in children), children, "sum")
+    return _node(math.fsum(map(_data_of, children)), children, "sum")
 
 
 def topological_order(root: Value) -> list[Value]:
@@ -374,18 +375,26 @@ def is_grad_enabled() -> bool:
     return not _state.paused
 
 
-@contextmanager
-def scope(owner: object) -> Iterator[None]:
+class scope:
     """Mark Values made within this block as made by ``owner`` (a neuron, say).
 
-    ``Value.scope`` keeps it, so drawings can group a network's nodes.
+    ``Value.scope`` keeps it, so drawings can group a network's nodes. Per
+    thread, and nestable: ``with scope(neuron): ...``.
     """
-    previous = _state.scope
-    _state.scope = owner
-    try:
-        yield
-    finally:
-        _state.scope = previous
+
+    __slots__ = ("owner", "previous")
+
+    def __init__(self, owner: object) -> None:
+        self.owner = owner
+        self.previous: object = None
+
+    def __enter__(self) -> None:
+        # a class, not @contextmanager: modules enter one per call, on the hot path
+        self.previous = _state.scope
+        _state.scope = self.owner
+
+    def __exit__(self, *exc: object) -> None:
+        _state.scope = self.previous
 
 
 # --- helpers: functions that work on floats and Values alike ---
@@ -476,3 +485,4 @@ def _node(data: float, children: tuple[Value, ...], op: str, const: tuple[float,
 
 
 _new_value = object.__new__
+_data_of = operator.attrgetter("data")
