@@ -252,6 +252,8 @@ RULES: dict[str, Callable[..., tuple[Any, ...]]] = {
     "sin": lambda out, a: (_cos(a),),
     "cos": lambda out, a: (-_sin(a),),
     "sum": lambda out, *terms: (1.0,) * len(terms),
+    # operands w_1..w_n, x_1..x_n, b: d/dw_i = x_i, d/dx_i = w_i, d/db = 1
+    "weighted_sum": lambda out, *wxb: (*wxb[len(wxb) // 2 : -1], *wxb[: len(wxb) // 2], 1.0),
 }
 
 
@@ -262,6 +264,25 @@ def value_sum(terms: Iterable[Operand]) -> Value:
     """
     children = tuple(t if isinstance(t, Value) else Value(t) for t in terms)
     return _node(math.fsum(map(_data_of, children)), children, "sum")
+
+
+def weighted_sum(weights: Iterable[Operand], inputs: Iterable[Operand], bias: Operand = 0.0) -> Value:
+    """Sum w_i * x_i, plus bias, as one node: a neuron's weighted input.
+
+    One node instead of a product per input and a sum: a network's graph is
+    many times smaller, so forward and backward are many times faster. The
+    children are the weights, then the inputs, then the bias; plain numbers
+    become leaves. Raises ``ValueError`` when the lengths differ.
+    """
+    ws = [w if isinstance(w, Value) else Value(w) for w in weights]
+    xs = [x if isinstance(x, Value) else Value(x) for x in inputs]
+    if len(ws) != len(xs):
+        raise ValueError(
+            f"weighted_sum needs one weight per input, got {len(ws)} weights and {len(xs)} inputs"
+        )
+    b = bias if isinstance(bias, Value) else Value(bias)
+    products = map(operator.mul, map(_data_of, ws), map(_data_of, xs))
+    return _node(math.fsum([*products, b.data]), (*ws, *xs, b), "weighted_sum")
 
 
 def topological_order(root: Value) -> list[Value]:

@@ -16,10 +16,9 @@ import math
 import numbers
 import random
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from operator import mul
 from typing import Any
 
-from microgrid.engine import Value, grad, scope, value_sum
+from microgrid.engine import Value, grad, scope, weighted_sum
 
 # name -> (how repr shows it, the Value method applied; None for no activation)
 _ACTIVATIONS: dict[str, tuple[str, Callable[[Value], Value] | None]] = {
@@ -169,7 +168,7 @@ class Neuron(Module):
         inputs = [x] if isinstance(x, (Value, int, float)) else x
         if len(inputs) != self.nin:
             raise ValueError(f"{self!r} expects {self.nin} inputs, got {len(inputs)}")
-        total = value_sum([*map(mul, self.w, inputs), self.b])  # one n-ary node, not a chain of +
+        total = weighted_sum(self.w, inputs, self.b)  # one node, not a product per input
         activate = _ACTIVATIONS[self.activation][1]
         return total if activate is None else activate(total)
 

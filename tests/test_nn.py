@@ -178,7 +178,7 @@ def test_a_one_input_neuron_takes_a_bare_number() -> None:
 
 def test_neuron_sums_its_terms_in_one_node() -> None:
     out = Neuron(4, "linear")([1.0, 2.0, 3.0, 4.0])
-    assert out.op == "sum" and len(out.children) == 5  # four products and the bias
+    assert out.op == "weighted_sum" and len(out.children) == 9  # four weights, four inputs, the bias
 
 
 def test_a_layer_returns_a_list_or_one_value_for_a_single_neuron() -> None:
@@ -200,10 +200,8 @@ def test_values_made_by_a_neuron_carry_the_neuron_as_their_scope() -> None:
     out = model([1.0, 2.0])
     last_neuron = model.layers[1].neurons[0]
     assert out.scope is last_neuron
-    products = out.children[:2]  # w * h, made by the last neuron
-    assert [p.scope for p in products] == [last_neuron, last_neuron]
-    hidden_outputs = [p.children[1] for p in products]  # relu(...), made by the hidden neurons
-    assert [h.scope for h in hidden_outputs] == model.layers[0].neurons
+    hidden_outputs = out.children[2:4]  # weights, inputs, bias: the inputs are relu(...)
+    assert [h.scope for h in hidden_outputs] == model.layers[0].neurons  # each made by its neuron
     assert model.parameters()[0].scope is None  # parameters are made outside any call
 
 
