@@ -45,7 +45,6 @@ _TRAIN_DEFAULTS: dict[str, dict[str, Any]] = {
     "digits": {**_ADAM_FULL_BATCH, "lr": 0.01, "steps": None, "epochs": 3, "batch_size": 16},
 }
 _SAMPLES = 100  # examples in each generated training set, and in its test set
-_TEST_SEED_OFFSET = 10_000  # a generated test set is a fresh sample, from the seed plus this
 _DIGITS_TEST_FRACTION = 0.2
 
 
@@ -67,8 +66,8 @@ def _add_train(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     add(
         "--samples",
         type=_positive_int,
-        help=f"generated datasets: examples in the training set, and in a separate test set drawn "
-        f"afresh (default: {_SAMPLES}); digits has 1,797, a fixed fifth of them kept for testing",
+        help=f"generated datasets: examples in the training set, and as many in the test set "
+        f"(default: {_SAMPLES}); digits has 1,797, a fifth of them kept for testing",
     )
     add(
         "--hidden", type=_hidden_sizes, metavar="SIZES", help='hidden layer sizes, e.g. "16,16" ("" for none)'
@@ -176,16 +175,16 @@ def _train_settings(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _train_datasets(args: argparse.Namespace) -> tuple[Any, Any]:
-    # (training set, test set); a generated test set is a fresh sample from the same generator
+    # (training set, test set): generated data is drawn twice as large and cut in half,
+    # so both halves come from one distribution (blobs share their centres)
     from microgrid import data
 
     if args.dataset == "digits":
         if args.samples is not None:
             args.error("--samples is for the generated datasets; digits has a fixed 1,797 examples")
         return data.digits().split(_DIGITS_TEST_FRACTION, seed=args.seed)
-    generate = getattr(data, args.dataset)
     samples = _SAMPLES if args.samples is None else args.samples
-    return generate(samples, seed=args.seed), generate(samples, seed=args.seed + _TEST_SEED_OFFSET)
+    return data.GENERATORS[args.dataset](2 * samples, seed=args.seed).split(0.5, seed=args.seed)
 
 
 def _output_size(args: argparse.Namespace, loss: str, n_classes: int) -> int:

@@ -13,7 +13,7 @@ import gzip
 import io
 import math
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 
@@ -170,6 +170,15 @@ def digits(scaled: bool = True) -> Dataset:
         X.append([p / scale for p in pixels])
         y.append(label)
     return Dataset(X, y, n_classes=10, name="digits")
+
+
+# the generators by name; each is called as generate(n, seed=...)
+GENERATORS: dict[str, Callable[..., Dataset]] = {
+    "moons": moons,
+    "circles": circles,
+    "spiral": spiral,
+    "blobs": blobs,
+}
 
 
 def _check_counts(n: int, noise: float) -> None:

@@ -70,8 +70,11 @@ def decision_boundary(
     colours = [f"C{k % 10}" for k in range(data.n_classes)]
     figure = Figure(figsize=(5.0, 4.6), layout="constrained")
     axes = figure.subplots()
-    levels = [k - 0.5 for k in range(data.n_classes + 1)]
-    axes.contourf(xs, ys, grid, levels=levels, cmap=ListedColormap(colours), alpha=0.3)
+    # one flat cell per grid point: class k gets colour k, with no blending between classes
+    palette = ListedColormap(colours)
+    axes.pcolormesh(
+        xs, ys, grid, cmap=palette, vmin=-0.5, vmax=data.n_classes - 0.5, shading="nearest", alpha=0.3
+    )
     for k, colour in enumerate(colours):
         points = [x for x, label in zip(data.X, data.y) if label == k]
         axes.scatter(

@@ -1,0 +1,319 @@
+"""microgrid.train (fit, predict, evaluate, the named losses) and microgrid.plots."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from microgrid import data, losses, optim, plots, train
+from microgrid.data import Dataset
+from microgrid.engine import Value
+from microgrid.nn import MLP
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+# two points per class, on either side of the line x0 = 0
+SEPARABLE = Dataset([[-2.0, 1.0], [-1.0, -1.0], [1.0, 1.0], [2.0, -1.0]], [0, 0, 1, 1], n_classes=2)
+
+
+def _float_loss(model: MLP, dataset: Dataset) -> float:
+    """The mse loss to +1/-1 targets, computed independently of backward (forward only)."""
+    scores = [model(x).data for x in dataset.X]
+    return sum((s - (2 * y - 1)) ** 2 for s, y in zip(scores, dataset.y)) / len(scores)
+
+
+# --- the demo: micrograd's moons ---
+
+
+def test_micrograds_moons_demo_reaches_100_percent_training_accuracy() -> None:
+    # micrograd's demo.ipynb: 100 moons (noise 0.1), MLP(2, [16, 16, 1]), hinge + 1e-4 L2,
+    # full-batch SGD with lr = 1.0 - 0.9 * k / 100 for 100 steps (the CLI's default run)
+    moons, _ = data.moons(200, noise=0.1, seed=0).split(0.5, seed=0)
+    model = MLP(2, [16, 16, 1], seed=0)
+    history = train.fit(
+        model,
+        moons,
+        loss="hinge",
+        optimizer="sgd",
+        lr=train.linear_schedule(1.0, 0.1, 100),
+        steps=100,
+        l2=1e-4,
+        progress=False,
+    )
+    assert train.evaluate(model, moons) == 1.0
+    assert len(history.loss) == 100 and history.loss[-1] < 0.05 < history.loss[0]
+
+
+# --- fit ---
+
+
+def test_one_sgd_step_moves_each_parameter_by_minus_lr_times_the_numerical_gradient() -> None:
+    model = MLP(2, [2, 1], "tanh", seed=3)
+    before = [p.data for p in model.parameters()]
+    numerical = []
+    for p in model.parameters():  # central differences: an oracle that never calls backward
+        p.data += 1e-6
+        up = _float_loss(model, SEPARABLE)
+        p.data -= 2e-6
+        down = _float_loss(model, SEPARABLE)
+        p.data += 1e-6
+        numerical.append((up - down) / 2e-6)
+    train.fit(model, SEPARABLE, loss="mse", optimizer="sgd", lr=0.1, steps=1, progress=False)
+    after = [p.data for p in model.parameters()]
+    assert after == pytest.approx([b - 0.1 * g for b, g in zip(before, numerical)], abs=1e-7)
+
+
+def test_history_has_one_entry_per_epoch_and_one_loss_per_step() -> None:
+    model = MLP(2, [4, 1], seed=0)
+    history = train.fit(
+        model, SEPARABLE, loss="hinge", epochs=3, batch_size=3, test=SEPARABLE, progress=False
+    )
+    # 4 examples in batches of 3: 2 steps per epoch
+    assert len(history.step_loss) == 6
+    assert len(history.loss) == len(history.accuracy) == len(history.test_accuracy) == 3
+    assert history.test_accuracy[-1] == train.evaluate(model, SEPARABLE)
+
+
+def test_steps_may_end_inside_an_epoch() -> None:
+    history = train.fit(MLP(2, [1], seed=0), SEPARABLE, loss="hinge", steps=3, batch_size=3, progress=False)
+    assert len(history.step_loss) == 3 and len(history.loss) == 2
+
+
+def test_the_epoch_loss_is_the_example_weighted_mean_of_its_steps() -> None:
+    history = train.fit(MLP(2, [1], seed=0), SEPARABLE, loss="mse", epochs=1, batch_size=3, progress=False)
+    first, second = history.step_loss
+    assert history.loss == [pytest.approx((3 * first + 1 * second) / 4)]
+
+
+def test_l2_adds_alpha_times_the_sum_of_squared_parameters() -> None:
+    model = MLP(2, [3, 1], seed=1)
+    penalty = 0.5 * sum(p.data**2 for p in model.parameters())
+    plain = _float_loss(model, SEPARABLE)
+    history = train.fit(model, SEPARABLE, loss="mse", steps=1, l2=0.5, progress=False)
+    assert history.step_loss[0] == pytest.approx(plain + penalty)
+
+
+def test_a_loss_function_gets_the_outputs_and_labels_of_each_batch() -> None:
+    seen: list[tuple[int, list[int]]] = []
+
+    def squared_score(outputs: list[Any], labels: list[int]) -> Value:
+        seen.append((len(outputs), labels))
+        return losses.mse(outputs, [float(y) for y in labels])
+
+    train.fit(MLP(2, [1], seed=0), SEPARABLE, loss=squared_score, epochs=1, batch_size=2, progress=False)
+    assert [n for n, _ in seen] == [2, 2]
+    assert sorted(y for _, labels in seen for y in labels) == [0, 0, 1, 1]
+
+
+def test_an_optimizer_you_build_is_used_as_is() -> None:
+    model = MLP(2, [1], seed=0)
+    adam = optim.Adam(model.parameters(), lr=0.05)
+    train.fit(model, SEPARABLE, loss="hinge", optimizer=adam, steps=7, progress=False)
+    assert adam.steps == 7
+
+
+def test_cross_entropy_learns_three_blobs() -> None:
+    blobs = data.blobs(60, centers=[[-3.0, 0.0], [3.0, 0.0], [0.0, 4.0]], std=0.5, seed=0)
+    model = MLP(2, [8, 3], seed=0)
+    train.fit(model, blobs, loss="cross_entropy", optimizer="adam", lr=0.05, steps=60, progress=False)
+    assert train.evaluate(model, blobs) == 1.0
+
+
+@pytest.mark.parametrize("loss", ["hinge", "binary_cross_entropy", "mse"])
+def test_every_two_class_loss_separates_separable_points(loss: str) -> None:
+    model = MLP(2, [4, 1], seed=0)
+    history = train.fit(model, SEPARABLE, loss=loss, optimizer="adam", lr=0.05, steps=80, progress=False)
+    assert train.evaluate(model, SEPARABLE) == 1.0
+    assert history.step_loss[-1] < history.step_loss[0]
+
+
+def test_mse_on_several_outputs_compares_with_one_hot_targets() -> None:
+    outputs = [[Value(1.0), Value(0.0), Value(0.0)], [Value(0.0), Value(0.0), Value(2.0)]]
+    # example 1 is exact; example 2 (class 1) is off by 1 at index 1 and by 2 at index 2
+    assert train.mse(outputs, [0, 1]).data == pytest.approx((1 + 4) / 6)
+
+
+def test_hinge_maps_class_1_to_plus_1_and_class_0_to_minus_1() -> None:
+    assert train.hinge([Value(2.0), Value(-1.5)], [1, 0]).data == 0.0  # both beyond the margin
+    assert train.hinge([Value(2.0), Value(-0.5)], [1, 0]).data == 0.25  # mean of 0 and relu(1 - 0.5)
+    assert train.hinge([Value(2.0)], [0]).data == 3.0  # relu(1 + 2)
+
+
+def test_the_same_seed_trains_the_same_model() -> None:
+    runs = []
+    for _ in range(2):
+        model = MLP(2, [4, 1], seed=0)
+        history = train.fit(model, SEPARABLE, loss="hinge", epochs=2, batch_size=1, seed=9, progress=False)
+        runs.append((history.step_loss, model.state_dict()))
+    assert runs[0] == runs[1]
+
+
+@settings(max_examples=10, deadline=None)
+@given(seed=st.integers(0, 10**6), batch_size=st.integers(1, 4))
+def test_every_example_is_seen_once_per_epoch(seed: int, batch_size: int) -> None:
+    seen: list[int] = []
+
+    def record(outputs: list[Any], labels: list[int]) -> Value:
+        seen.extend(labels)
+        return losses.mse(outputs, [0.0] * len(outputs))
+
+    train.fit(
+        MLP(2, [1], seed=0),
+        SEPARABLE,
+        loss=record,
+        epochs=2,
+        batch_size=batch_size,
+        seed=seed,
+        progress=False,
+    )
+    assert sorted(seen[:4]) == sorted(seen[4:]) == [0, 0, 1, 1]
+
+
+@pytest.mark.parametrize(
+    ("settings_", "message"),
+    [
+        ({"loss": "l1", "steps": 1}, "unknown loss 'l1'; choose one of hinge, binary_cross_entropy"),
+        ({"loss": "hinge", "optimizer": "rmsprop", "steps": 1}, "unknown optimizer 'rmsprop'"),
+        ({"loss": "hinge", "lr": -1.0, "steps": 1}, "lr must be positive, got -1.0"),
+        ({"loss": "hinge"}, "give exactly one of epochs and steps, got epochs=None, steps=None"),
+        ({"loss": "hinge", "epochs": 1, "steps": 1}, "give exactly one of epochs and steps"),
+        ({"loss": "hinge", "epochs": 0}, "epochs must be a positive integer, got 0"),
+        ({"loss": "hinge", "steps": 1, "batch_size": 0}, "batch_size must be a positive integer, got 0"),
+        ({"loss": "hinge", "steps": 1, "l2": -0.1}, "l2 must be non-negative, got -0.1"),
+        ({"loss": "cross_entropy", "steps": 1}, "cross_entropy needs one output per class"),
+    ],
+)
+def test_bad_settings_are_refused_before_any_parameter_changes(
+    settings_: dict[str, Any], message: str
+) -> None:
+    model = MLP(2, [2, 1], seed=0)
+    before = model.state_dict()
+    with pytest.raises(ValueError, match=message):
+        train.fit(model, SEPARABLE, progress=False, **settings_)
+    assert model.state_dict() == before
+
+
+def test_two_class_losses_refuse_more_classes() -> None:
+    three = Dataset([[0.0], [1.0], [2.0]], [0, 1, 2], n_classes=3)
+    with pytest.raises(ValueError, match="hinge is for two classes .* got label 2: use cross_entropy"):
+        train.fit(MLP(1, [1], seed=0), three, loss="hinge", steps=1, progress=False)
+    with pytest.raises(ValueError, match="hinge needs a model with one output .* this one has 3"):
+        train.fit(MLP(1, [3], seed=0), three, loss="hinge", steps=1, progress=False)
+
+
+def test_lr_with_an_optimizer_you_built_is_refused() -> None:
+    model = MLP(2, [1], seed=0)
+    with pytest.raises(ValueError, match="lr is for a named optimizer"):
+        train.fit(
+            model, SEPARABLE, loss="hinge", optimizer=optim.SGD(model.parameters(), lr=0.1), lr=0.2, steps=1
+        )
+
+
+def test_an_empty_dataset_is_refused() -> None:
+    with pytest.raises(ValueError, match="cannot fit on an empty dataset"):
+        train.fit(MLP(2, [1]), Dataset([], [], 2), loss="hinge", steps=1)
+    with pytest.raises(ValueError, match="cannot evaluate on an empty dataset"):
+        train.evaluate(MLP(2, [1]), Dataset([], [], 2))
+
+
+# --- schedules, predict, evaluate ---
+
+
+def test_linear_schedule_is_micrograds_decay() -> None:
+    lr = train.linear_schedule(1.0, 0.1, 100)
+    assert [lr(k) for k in (0, 50, 99)] == pytest.approx([1.0 - 0.9 * k / 100 for k in (0, 50, 99)])
+    assert lr(100) == lr(1000) == pytest.approx(0.1)
+    with pytest.raises(ValueError, match="steps must be positive, got 0"):
+        train.linear_schedule(1.0, 0.1, 0)
+
+
+def test_predict_takes_the_sign_of_one_score_and_the_argmax_of_several() -> None:
+    def score(x: list[float]) -> Value:
+        return Value(x[0])
+
+    def logits(x: list[float]) -> list[Value]:
+        return [Value(v) for v in x]
+
+    assert train.predict(score, [[0.5], [0.0], [-2.0]]) == [1, 0, 0]  # type: ignore[arg-type]
+    assert train.predict(logits, [[0.1, 3.0, -1.0], [2.0, 2.0, 1.0]]) == [1, 0]  # type: ignore[arg-type]
+
+
+def test_evaluate_is_the_fraction_predicted_right() -> None:
+    def score(x: list[float]) -> Value:
+        return Value(x[0])
+
+    dataset = Dataset([[1.0], [-1.0], [2.0], [-3.0]], [1, 0, 0, 0], n_classes=2)
+    assert train.evaluate(score, dataset) == 0.75  # type: ignore[arg-type]
+
+
+def test_predict_records_no_graph() -> None:
+    model = MLP(2, [3, 1], seed=0)
+    outputs: list[Value] = []
+    train.predict(lambda x: outputs.append(model(x)) or outputs[-1], [[1.0, 2.0]])  # type: ignore[arg-type]
+    assert outputs[0].children == ()
+
+
+# --- progress bar ---
+
+
+def test_progress_goes_to_stderr_only_when_asked(capsys: pytest.CaptureFixture[str]) -> None:
+    train.fit(MLP(2, [1], seed=0), SEPARABLE, loss="hinge", steps=3, progress=False)
+    assert capsys.readouterr().err == ""
+    train.fit(MLP(2, [1], seed=0), SEPARABLE, loss="hinge", steps=3, progress=True)
+    assert "3/3" in capsys.readouterr().err
+
+
+def test_without_tqdm_there_is_no_bar_and_training_works() -> None:
+    script = (
+        "import sys; sys.modules['tqdm'] = None\n"  # makes `import tqdm` raise ImportError
+        "from microgrid import train; from microgrid.nn import MLP; from microgrid.data import Dataset\n"
+        "d = Dataset([[0.0], [1.0]], [0, 1], 2)\n"
+        "h = train.fit(MLP(1, [1], seed=0), d, loss='hinge', steps=2, progress=True)\n"
+        "print(len(h.step_loss))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stdout, done.stderr) == (0, "2\n", "")
+
+
+# --- digits ---
+
+
+def test_digits_are_learned_well_above_chance_in_one_short_epoch() -> None:
+    train_set, test_set = data.digits().split(0.2, seed=0)
+    small = Dataset(train_set.X[:500], train_set.y[:500], 10)
+    model = MLP(64, [16, 16, 10], init="he", seed=0)
+    train.fit(
+        model, small, loss="cross_entropy", optimizer="adam", lr=0.01, epochs=1, batch_size=16, progress=False
+    )
+    assert train.evaluate(model, Dataset(test_set.X[:200], test_set.y[:200], 10)) > 0.5  # chance: 0.1
+
+
+# --- plots ---
+
+
+def test_loss_curve_writes_a_png(tmp_path: Path) -> None:
+    history = train.History(
+        loss=[1.0, 0.5], accuracy=[0.5, 1.0], test_accuracy=[0.5, 0.75], step_loss=[1.0, 0.5]
+    )
+    figure = plots.loss_curve(history, tmp_path / "loss.png")
+    assert (tmp_path / "loss.png").read_bytes().startswith(PNG_MAGIC)
+    assert [axes.get_title() for axes in figure.axes] == ["training loss", "accuracy"]
+
+
+def test_decision_boundary_colours_the_plane_by_predicted_class(tmp_path: Path) -> None:
+    def left_or_right(x: list[float]) -> Value:
+        return Value(x[0])
+
+    figure = plots.decision_boundary(left_or_right, SEPARABLE, tmp_path / "b.png", resolution=10)  # type: ignore[arg-type]
+    assert (tmp_path / "b.png").read_bytes().startswith(PNG_MAGIC)
+    assert figure.axes[0].get_title() == "decision boundary"
+
+
+def test_decision_boundary_needs_2d_data() -> None:
+    with pytest.raises(ValueError, match="needs 2-D data, got 64 features"):
+        plots.decision_boundary(MLP(64, [1]), Dataset([[0.0] * 64], [0], 2))
