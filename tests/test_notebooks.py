@@ -1,0 +1,159 @@
+"""The lessons in notebooks/ run top to bottom and show what they promise.
+
+Each notebook is executed by nbclient in a real Jupyter kernel (the venv's
+ipykernel, kernel "python3") with MICROGRID_FAST=1, which makes the heavy
+lessons use less data and fewer steps. A cell that raises fails the test, and
+the lessons' own asserts check their numbers; here we check what they show:
+drawings (SVG), plots (PNG) and key lines of text. The committed notebooks are
+checked too: executed with the full settings, their outputs kept, small files.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+
+# What each lesson must show: at least this many outputs of each kind, and these lines.
+SHOWS: dict[str, dict[str, Any]] = {
+    "01_derivatives_and_the_chain_rule": {
+        "image/svg+xml": 1,
+        "image/png": 1,
+        "text": ["forward error = 4.5h + h², central error = h²: checked", "-y(1 - y)x by hand"],
+    },
+    "02_gradient_descent": {
+        "image/png": 3,
+        "text": ["each step multiplies x - 3 by 1 - 2 lr: checked", "x is multiplied by 1 - 2 lr"],
+    },
+    "03_neurons_layers_mlp": {
+        "image/svg+xml": 2,
+        "image/png": 2,
+        "text": ["three linear layers are one linear map: checked"],
+    },
+    "04_training_on_moons": {
+        "image/png": 4,
+        "text": ["after 100 steps the network classifies 100% of the points right", "OverflowError"],
+    },
+    "05_digits": {"image/png": 4, "text": ["test accuracy", "misclassified"]},
+    "06_feature_attribution": {"image/png": 2, "text": ["most salient pixel"]},
+    "07_property_based_gradient_testing": {
+        "text": ["test_softsign_gradient(", "MISMATCH", "both properties hold"],
+    },
+    "08_higher_order_derivatives": {"image/png": 2, "text": ["Hessian matches the hand-derived one"]},
+    "09_backprop_step_by_step": {"image/svg+xml": 10, "text": ["step 9: grad("]},
+}
+# Lessons that read MICROGRID_FAST, with a line only their full run prints.
+FULL_RUN_SHOWS = {
+    "04_training_on_moons": "each trained for 100 steps",
+    "05_digits": "1438 training images, 359 test images",
+    "06_feature_attribution": "1438 training images, 359 test images",
+}
+MAX_BYTES = 400_000  # a committed notebook must stay light to read on a code host
+
+
+def read(name: str) -> Any:
+    return nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
+
+
+def outputs(notebook: Any) -> list[Any]:
+    return [out for cell in notebook.cells if cell.cell_type == "code" for out in cell.outputs]
+
+
+def count(notebook: Any, mime: str) -> int:
+    return sum(1 for out in outputs(notebook) if mime in out.get("data", {}))
+
+
+def printed(notebook: Any) -> str:
+    """Everything the notebook printed or displayed as text."""
+    texts = [out.get("text", "") for out in outputs(notebook) if out.output_type == "stream"]
+    texts += [out.data.get("text/plain", "") for out in outputs(notebook) if "data" in out]
+    return "\n".join(texts)
+
+
+def stdout_by_cell(notebook: Any) -> list[str]:
+    return [
+        "".join(out.text for out in cell.outputs if out.output_type == "stream" and out.name == "stdout")
+        for cell in notebook.cells
+        if cell.cell_type == "code"
+    ]
+
+
+def check_shows(name: str, notebook: Any) -> None:
+    assert not [out for out in outputs(notebook) if out.output_type == "error"]
+    for mime, least in SHOWS[name].items():
+        if mime != "text":
+            assert count(notebook, mime) >= least, f"{name} shows fewer than {least} {mime} outputs"
+    text = printed(notebook)
+    for line in SHOWS[name].get("text", []):
+        assert line in text, f"{name} does not show {line!r}"
+
+
+@pytest.fixture(scope="module")
+def fast_runs() -> dict[str, Any]:
+    """Each notebook executed once in MICROGRID_FAST mode, on demand."""
+    return {}
+
+
+def execute_fast(name: str, runs: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> Any:
+    if name not in runs:
+        monkeypatch.setenv("MICROGRID_FAST", "1")  # the kernel inherits this environment
+        notebook = read(name)
+        client = NotebookClient(
+            notebook,
+            kernel_name="python3",
+            timeout=600,
+            coalesce_streams=True,
+            resources={"metadata": {"path": str(NOTEBOOKS)}},
+        )
+        client.execute()  # raises CellExecutionError, with the cell and traceback, if a cell fails
+        runs[name] = notebook
+    return runs[name]
+
+
+def test_the_notebooks_are_the_lessons_listed_in_the_readme() -> None:
+    on_disk = sorted(path.stem for path in NOTEBOOKS.glob("*.ipynb"))
+    assert on_disk == sorted(SHOWS)
+    readme = (NOTEBOOKS / "README.md").read_text(encoding="utf-8")
+    listed = re.findall(r"\(([0-9]{2}_[a-z_]+)\.ipynb\)", readme)
+    assert listed == on_disk, "README.md lists each notebook once, in order"
+
+
+@pytest.mark.parametrize("name", sorted(SHOWS))
+def test_notebook_runs_top_to_bottom_and_shows_its_lesson(
+    name: str, fast_runs: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    check_shows(name, execute_fast(name, fast_runs, monkeypatch))
+
+
+@pytest.mark.parametrize("name", sorted(set(SHOWS) - set(FULL_RUN_SHOWS)))
+def test_notebook_prints_the_same_numbers_as_its_committed_run(
+    name: str, fast_runs: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # These lessons ignore MICROGRID_FAST, and every number in them is seeded:
+    # a fresh run reproduces the committed outputs exactly.
+    fresh = execute_fast(name, fast_runs, monkeypatch)
+    assert stdout_by_cell(fresh) == stdout_by_cell(read(name))
+
+
+@pytest.mark.parametrize("name", sorted(SHOWS))
+def test_committed_notebook_carries_the_outputs_of_a_full_run(name: str) -> None:
+    notebook = read(name)
+    code_cells = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    assert [cell.execution_count for cell in code_cells] == list(range(1, len(code_cells) + 1)), (
+        f"{name} is committed executed, top to bottom, in one run"
+    )
+    check_shows(name, notebook)
+    if name in FULL_RUN_SHOWS:
+        assert FULL_RUN_SHOWS[name] in printed(notebook), f"{name} was committed from a MICROGRID_FAST run"
+
+
+@pytest.mark.parametrize("name", sorted(SHOWS))
+def test_committed_notebook_is_small(name: str) -> None:
+    size = (NOTEBOOKS / f"{name}.ipynb").stat().st_size
+    assert size <= MAX_BYTES, f"{name}.ipynb is {size:,} bytes; keep figures small"
