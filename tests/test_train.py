@@ -27,28 +27,6 @@ def _float_loss(model: MLP, dataset: Dataset) -> float:
     return sum((s - (2 * y - 1)) ** 2 for s, y in zip(scores, dataset.y)) / len(scores)
 
 
-# --- the demo: micrograd's moons ---
-
-
-def test_micrograds_moons_demo_reaches_100_percent_training_accuracy() -> None:
-    # micrograd's demo.ipynb: 100 moons (noise 0.1), MLP(2, [16, 16, 1]), hinge + 1e-4 L2,
-    # full-batch SGD with lr = 1.0 - 0.9 * k / 100 for 100 steps (the CLI's default run)
-    moons, _ = data.moons(200, noise=0.1, seed=0).split(0.5, seed=0)
-    model = MLP(2, [16, 16, 1], seed=0)
-    history = train.fit(
-        model,
-        moons,
-        loss="hinge",
-        optimizer="sgd",
-        lr=train.linear_schedule(1.0, 0.1, 100),
-        steps=100,
-        l2=1e-4,
-        progress=False,
-    )
-    assert train.evaluate(model, moons) == 1.0
-    assert len(history.loss) == 100 and history.loss[-1] < 0.05 < history.loss[0]
-
-
 # --- fit ---
 
 
