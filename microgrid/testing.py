@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from microgrid.engine import Value, grad, no_grad, value_sum
+from microgrid.engine import Value, grad, no_grad, value_sum, weighted_sum
 
 if TYPE_CHECKING:
     from hypothesis.strategies import SearchStrategy
@@ -205,9 +205,10 @@ class Expression:
     def __call__(self, *inputs: Value) -> Value:
         """Build the graph on ``inputs`` (one Value per input) and return its output."""
         functions: dict[str, Callable[..., Any]] = {
-            name: getattr(Value, name) for name in _FUNCTION_NAMES if name != "sum"
+            name: getattr(Value, name) for name in _FUNCTION_NAMES if name not in ("sum", "weighted_sum")
         }
         functions["sum"] = lambda *terms: value_sum(terms)
+        functions["weighted_sum"] = lambda *wxb: weighted_sum(*_split_weighted(wxb))
         result: Value = self._replay(inputs, functions, float)
         return result
 
@@ -235,6 +236,7 @@ class Expression:
             "sin": sympy.sin,
             "cos": sympy.cos,
             "sum": sympy.Add,
+            "weighted_sum": _weighted_sum,
         }
         return self._replay(symbols, functions, sympy.Rational)
 
@@ -249,13 +251,15 @@ class Expression:
             "sqrt": torch.sqrt,
             "tanh": torch.tanh,
             "sigmoid": torch.sigmoid,
-            "softplus": F.softplus,
+            # log(e^x + e^0): exact everywhere (F.softplus returns x itself above 20)
+            "softplus": lambda x: torch.logaddexp(x, torch.zeros_like(x)),
             "relu": torch.relu,
             "leaky_relu": F.leaky_relu,
             "abs": torch.abs,
             "sin": torch.sin,
             "cos": torch.cos,
             "sum": lambda *terms: sum(terms),
+            "weighted_sum": _weighted_sum,
         }
         return self._replay(tensors, functions, float)
 
@@ -293,9 +297,19 @@ _OPERATORS: dict[str, Callable[..., Any]] = {
     "rpow": operator.pow,  # args: number base, node
     "neg": operator.neg,
 }
-_FUNCTION_NAMES = (
-    "exp log sqrt tanh sigmoid softplus relu leaky_relu abs sin cos".split() + ["sum"]  # sum: value_sum
+_FUNCTION_NAMES = (  # sum is value_sum; weighted_sum's args are the weights, the inputs, the bias
+    "exp log sqrt tanh sigmoid softplus relu leaky_relu abs sin cos sum weighted_sum".split()
 )
+
+
+def _split_weighted(wxb: Sequence[Any]) -> tuple[Sequence[Any], Sequence[Any], Any]:
+    n = len(wxb) // 2
+    return wxb[:n], wxb[n : 2 * n], wxb[-1]
+
+
+def _weighted_sum(*wxb: Any) -> Any:
+    weights, inputs, bias = _split_weighted(wxb)
+    return sum((w * x for w, x in zip(weights, inputs)), bias)
 
 
 def _name(index: int, n_inputs: int) -> str:
@@ -308,6 +322,9 @@ def _format(step: Step, n_inputs: int) -> str:
         return f"-{args[0]}"
     if step.op in _OPERATORS:
         return f"{args[0]} {'**' if 'pow' in step.op else step.op} {args[1]}"
+    if step.op == "weighted_sum":
+        weights, inputs, bias = _split_weighted(args)
+        return f"weighted_sum([{', '.join(weights)}], [{', '.join(inputs)}], {bias})"
     return f"{'value_sum' if step.op == 'sum' else step.op}({', '.join(args)})"
 
 
@@ -342,8 +359,8 @@ def expressions(n_inputs: int | None = None, max_ops: int = 8) -> SearchStrategy
 
     Every engine operation can appear (+ - * / with Values and numbers, ** with
     a number and with a Value exponent, number ** Value, unary -, exp, log,
-    sqrt, tanh, sigmoid, softplus, relu, leaky_relu, abs, sin, cos and
-    value_sum); operands are drawn from all earlier nodes, so intermediates
+    sqrt, tanh, sigmoid, softplus, relu, leaky_relu, abs, sin, cos, value_sum
+    and weighted_sum); operands are drawn from all earlier nodes, so intermediates
     are shared (fan-out). Each operation is kept inside its domain, away from
     kinks and overflow, for every input with magnitude in [0.1, 3] (see
     ``values``): an operand that could leave the domain is first passed
@@ -461,6 +478,9 @@ def _range_of(op: str, args: list[_Range], same_operands: bool) -> _Range:
         return _interval(a.away, a.largest, a.away)
     if op == "sum":
         return _interval(sum(r.lo for r in args), sum(r.hi for r in args))
+    if op == "weighted_sum":
+        weights, inputs, bias = _split_weighted(args)
+        return _range_of("sum", [*map(_product, weights, inputs), bias], False)
     return _interval(-1.0, 1.0)  # sin, cos
 
 
@@ -504,8 +524,9 @@ _NEEDS: dict[str, tuple[_Need, ...]] = {
     "leaky_relu": (_Need(nonzero=True),),
     "abs": (_Need(nonzero=True),),
     "sum": (_Need(25.0),),
+    "weighted_sum": (_Need(5.0),),  # at most 2 products and a bias: 55
 }
-_OPS = "+ - * / neg ** pow rpow exp log sqrt tanh sigmoid softplus relu leaky_relu abs sin cos sum".split()
+_OPS = "+ - * / neg ** pow rpow exp log sqrt tanh sigmoid softplus relu leaky_relu abs sin cos sum weighted_sum".split()
 _CONSTANTS = (2.0, 0.5, -1.5, 3.0)
 _EXPONENTS = (2.0, 3.0, -1.0, -2.0, 0.5, 1.5, -0.5)
 _BASES = (2.0, 0.5, 3.0)
@@ -573,6 +594,8 @@ class _Builder:
             self.add(op, self.operand(needs[0]), self.choose(_SLOPES))
         elif op == "sum":
             self.add(op, *[self.operand(needs[0]) for _ in range(self.choose((2, 3, 4)))])
+        elif op == "weighted_sum":
+            self.add(op, *[self.operand(needs[0]) for _ in range(2 * self.choose((1, 2)) + 1)])
         else:
             self.add(op, *[self.operand(need) for need in needs])
 
