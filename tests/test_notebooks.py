@@ -6,11 +6,16 @@ lessons use less data and fewer steps. A cell that raises fails the test, and
 the lessons' own asserts check their numbers; here we check what they show:
 drawings (SVG), plots (PNG) and key lines of text. The committed notebooks are
 checked too: executed with the full settings, their outputs kept, small files.
+
+To re-execute the notebooks in place with the full settings, as committed:
+``.venv/bin/python tests/test_notebooks.py [name ...]``.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +66,26 @@ def read(name: str) -> Any:
     return nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
 
 
+def execute(name: str) -> Any:
+    """Run notebooks/<name>.ipynb top to bottom in a fresh kernel; return it with its outputs.
+
+    The file is not changed. Raises ``CellExecutionError`` (with the cell and its
+    traceback) if a cell fails. Streams are coalesced, so a progress bar's updates
+    leave one line, not hundreds.
+    """
+    notebook = read(name)
+    client = NotebookClient(
+        notebook,
+        kernel_name="python3",
+        timeout=900,
+        coalesce_streams=True,
+        record_timing=False,  # no timestamps: re-running an unchanged lesson changes no byte
+        resources={"metadata": {"path": str(NOTEBOOKS)}},
+    )
+    client.execute()
+    return notebook
+
+
 def outputs(notebook: Any) -> list[Any]:
     return [out for cell in notebook.cells if cell.cell_type == "code" for out in cell.outputs]
 
@@ -103,16 +128,7 @@ def fast_runs() -> dict[str, Any]:
 def execute_fast(name: str, runs: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> Any:
     if name not in runs:
         monkeypatch.setenv("MICROGRID_FAST", "1")  # the kernel inherits this environment
-        notebook = read(name)
-        client = NotebookClient(
-            notebook,
-            kernel_name="python3",
-            timeout=600,
-            coalesce_streams=True,
-            resources={"metadata": {"path": str(NOTEBOOKS)}},
-        )
-        client.execute()  # raises CellExecutionError, with the cell and traceback, if a cell fails
-        runs[name] = notebook
+        runs[name] = execute(name)
     return runs[name]
 
 
@@ -157,3 +173,10 @@ def test_committed_notebook_carries_the_outputs_of_a_full_run(name: str) -> None
 def test_committed_notebook_is_small(name: str) -> None:
     size = (NOTEBOOKS / f"{name}.ipynb").stat().st_size
     assert size <= MAX_BYTES, f"{name}.ipynb is {size:,} bytes; keep figures small"
+
+
+if __name__ == "__main__":
+    os.environ.pop("MICROGRID_FAST", None)  # the full settings: what a learner gets
+    for name in sys.argv[1:] or sorted(SHOWS):
+        nbformat.write(execute(name), NOTEBOOKS / f"{name}.ipynb")
+        print(f"executed {name}.ipynb")
