@@ -42,7 +42,7 @@ _TRAIN_DEFAULTS: dict[str, dict[str, Any]] = {
     "circles": _MICROGRAD_DEMO,
     "spiral": _ADAM_FULL_BATCH,
     "blobs": {**_ADAM_FULL_BATCH, "steps": 50},
-    "digits": {**_ADAM_FULL_BATCH, "lr": 0.01, "steps": None, "epochs": 3, "batch_size": 16},
+    "digits": {**_ADAM_FULL_BATCH, "lr": 0.01, "steps": None, "epochs": 5, "batch_size": 16},
 }
 _SAMPLES = 100  # examples in each generated training set, and in its test set
 _DIGITS_TEST_FRACTION = 0.2

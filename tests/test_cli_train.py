@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -37,6 +38,15 @@ def test_the_default_run_is_micrograds_demo_and_fits_every_training_point(tmp_pa
     # the saved model really does classify all 100 training moons right
     moons, _ = data.moons(200, seed=0).split(0.5, seed=0)
     assert train.evaluate(serialize.load(tmp_path / "model.json"), moons) == 1.0
+
+
+def test_digits_with_the_defaults_reach_90_percent_test_accuracy() -> None:
+    # the full run (5 epochs of 1,438 images), about 15 s
+    done = run_train("--dataset", "digits", "--hidden", "16,16", "--no-progress")
+    assert done.returncode == 0, done.stderr
+    found = re.search(r"test accuracy ([0-9.]+)%", done.stdout)
+    assert found is not None, done.stdout
+    assert float(found.group(1)) >= 90.0
 
 
 def test_a_short_run_writes_the_model_history_and_plots(tmp_path: Path) -> None:

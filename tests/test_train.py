@@ -258,19 +258,6 @@ def test_without_tqdm_there_is_no_bar_and_training_works() -> None:
     assert (done.returncode, done.stdout, done.stderr) == (0, "2\n", "")
 
 
-# --- digits ---
-
-
-def test_digits_are_learned_well_above_chance_in_one_short_epoch() -> None:
-    train_set, test_set = data.digits().split(0.2, seed=0)
-    small = Dataset(train_set.X[:500], train_set.y[:500], 10)
-    model = MLP(64, [16, 16, 10], init="he", seed=0)
-    train.fit(
-        model, small, loss="cross_entropy", optimizer="adam", lr=0.01, epochs=1, batch_size=16, progress=False
-    )
-    assert train.evaluate(model, Dataset(test_set.X[:200], test_set.y[:200], 10)) > 0.5  # chance: 0.1
-
-
 # --- plots ---
 
 
