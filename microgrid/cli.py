@@ -112,6 +112,8 @@ def _run_train(args: argparse.Namespace) -> int:
 
     settings = _train_settings(args)
     training_set, test_set = _train_datasets(args)
+    if args.out is not None:
+        _make_output_directory(args)  # before training, so a bad --out fails at once
     outputs = _output_size(args, settings["loss"], training_set.n_classes)
     model = nn.MLP(
         training_set.n_features,
@@ -198,6 +200,15 @@ def _output_size(args: argparse.Namespace, loss: str, n_classes: int) -> int:
     return 1 if loss == "mse" and n_classes == 2 else n_classes
 
 
+def _make_output_directory(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    try:
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        args.error(f"--out {args.out}: cannot make the directory ({error.strerror or error})")
+
+
 def _write_train_outputs(out: str, model: Any, history: Any, training_set: Any) -> None:
     import dataclasses
     import json
@@ -206,7 +217,6 @@ def _write_train_outputs(out: str, model: Any, history: Any, training_set: Any) 
     from microgrid import serialize
 
     directory = Path(out)
-    directory.mkdir(parents=True, exist_ok=True)
     serialize.save(model, directory / "model.json")
     (directory / "history.json").write_text(json.dumps(dataclasses.asdict(history), indent=1) + "\n")
     written = ["model.json", "history.json"]
@@ -229,7 +239,7 @@ def _describe_training(settings: dict[str, Any], steps: int, batch_size: int, ex
         f" falling linearly to {settings['lr'] / 10:g}" if settings["schedule"] == "linear" else ""
     )
     batches = "full batch" if batch_size == examples else f"batches of {batch_size}"
-    return f"{settings['loss']}{penalty}, {settings['optimizer']} {lr}, {steps} steps, {batches}"
+    return f"{settings['loss']}{penalty}, {settings['optimizer']} {lr}, {steps} step{'s' if steps > 1 else ''}, {batches}"
 
 
 def _describe_defaults(dataset: str) -> str:

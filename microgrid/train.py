@@ -142,34 +142,23 @@ def fit(
 
     history = History()
     rng = random.Random(seed)
-    parameters = model.parameters()
     bar = _progress_bar(total_steps, progress)
     step = 0
     while step < total_steps:
         order = list(range(len(data)))
-        rng.shuffle(order)
+        rng.shuffle(order)  # a new order every epoch
+        batches = [order[start : start + size] for start in range(0, len(order), size)]
         epoch_loss, hits, seen = 0.0, 0.0, 0
-        for start in range(0, len(order), size):
-            if step == total_steps:
-                break
-            batch = order[start : start + size]
-            labels = [data.y[i] for i in batch]
-            outputs = [model(data.X[i]) for i in batch]
-            batch_loss = loss_function(outputs, labels)
-            if l2:
-                batch_loss = batch_loss + losses.l2(parameters, l2)
-            step_optimizer.zero_grad()
-            batch_loss.backward()
-            step_optimizer.step()
-
+        for batch in batches[: total_steps - step]:
+            batch_loss, batch_accuracy = _step(model, data, batch, loss_function, l2, step_optimizer)
             step += 1
-            history.step_loss.append(batch_loss.data)
-            epoch_loss += batch_loss.data * len(batch)
-            hits += losses.accuracy(outputs, labels) * len(batch)
+            history.step_loss.append(batch_loss)
+            epoch_loss += batch_loss * len(batch)
+            hits += batch_accuracy * len(batch)
             seen += len(batch)
             if bar is not None:
                 bar.update()
-                bar.set_postfix(loss=f"{batch_loss.data:.4f}", acc=f"{hits / seen:.3f}", refresh=False)
+                bar.set_postfix(loss=f"{batch_loss:.4f}", acc=f"{hits / seen:.3f}", refresh=False)
         history.loss.append(epoch_loss / seen)
         history.accuracy.append(hits / seen)
         if test is not None:
@@ -177,6 +166,26 @@ def fit(
     if bar is not None:
         bar.close()
     return history
+
+
+def _step(
+    model: Module,
+    data: Dataset,
+    batch: list[int],
+    loss_function: LossFunction,
+    l2: float,
+    optimizer: optim.Optimizer,
+) -> tuple[float, float]:
+    # one update from the examples in batch: (their loss, their accuracy before the update)
+    labels = [data.y[i] for i in batch]
+    outputs = [model(data.X[i]) for i in batch]
+    loss = loss_function(outputs, labels)
+    if l2:
+        loss = loss + losses.l2(model.parameters(), l2)
+    optimizer.zero_grad()  # like torch: gradients accumulate until zeroed
+    loss.backward()
+    optimizer.step()
+    return loss.data, losses.accuracy(outputs, labels)
 
 
 @no_grad()

@@ -113,6 +113,14 @@ def test_the_progress_bar_is_on_stderr_unless_turned_off() -> None:
     assert "test accuracy" in shown.stdout
 
 
+def test_an_out_that_is_a_file_exits_2_before_training(tmp_path: Path) -> None:
+    (tmp_path / "taken").write_text("not a directory")
+    done = run_train("--out", str(tmp_path / "taken"), "--steps", "1")
+    assert done.returncode == 2 and done.stdout == ""
+    assert f"--out {tmp_path / 'taken'}: cannot make the directory" in done.stderr
+    assert (tmp_path / "taken").read_text() == "not a directory"
+
+
 def test_help_lists_every_option_and_the_defaults() -> None:
     done = run_train("--help")
     assert done.returncode == 0
