@@ -362,6 +362,12 @@ BACKWARD_ERRORS = [
         ["gradient overflow", "*(1e-300, 1.0)"],
     ),
     (
+        "gradient overflow inside the Value-power rule",
+        backward_of(lambda x: x ** Value(-1.0), 1e-200),  # d/dx = -x**-2 = -1e400
+        OverflowError,
+        ["pow(1e-200, -1.0)"],
+    ),
+    (
         "gradient overflow inside a power rule",
         backward_of(lambda x: x**-1.0, 1e-200),  # d/dx = -x**-2 = -1e400
         OverflowError,
@@ -384,13 +390,24 @@ def test_a_failed_backward_names_the_node_and_changes_no_grad(
     assert [node.grad for node in nodes] == [float(i) for i in range(len(nodes))]
 
 
-def test_power_with_exponent_zero_has_derivative_zero_at_zero() -> None:
-    # d/dx x**0 = 0 everywhere (torch gives 0 too), and x**1's second derivative is 0
+def test_an_overflowing_recorded_gradient_raises_overflow_error() -> None:
+    x = Value(1e-300)
+    with pytest.raises(OverflowError, match="overflow"):
+        grad((x * 1.0).log() * 1e10, x, create_graph=True)
+
+
+@pytest.mark.parametrize(
+    ("k", "order"),
+    [(1, 1), (2, 2), (3, 3), (0, 1), (1, 2), (2, 3), (3, 4)],
+    ids=lambda n: str(n),
+)
+def test_integer_powers_have_every_derivative_at_zero(k: int, order: int) -> None:
+    # d^n/dx^n x**k at 0 is k! when n == k, else 0: finite, like torch (which gives 0 for x**0)
     x = Value(0.0)
-    (x**0).backward()
-    assert x.grad == 0.0
-    (d1,) = grad(x**1, x, create_graph=True)
-    assert grad(d1, x)[0].data == 0.0
+    derivative = x**k
+    for _ in range(order):
+        (derivative,) = grad(derivative, x, create_graph=True)
+    assert derivative.data == (math.factorial(k) if order == k else 0.0)
 
 
 # --- numerical stability -------------------------------------------------------------------
