@@ -16,16 +16,23 @@ from microgrid.train import History, predict
 
 
 def loss_curve(history: History, path: str | os.PathLike[str] | None = None) -> Any:
-    """Plot the loss of every step and, beside it, the accuracy of every epoch.
+    """Plot the loss of every step (smoothed too, with minibatches) and the accuracy of every epoch.
 
     Returns the matplotlib ``Figure``; with ``path`` it is also saved there
     (the format follows the extension: .png, .svg, .pdf).
     """
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     figure = Figure(figsize=(9.0, 3.6), layout="constrained")
     loss_axes, accuracy_axes = figure.subplots(1, 2)
-    loss_axes.plot(range(1, len(history.step_loss) + 1), history.step_loss, color="tab:blue", lw=1.2)
+    steps = range(1, len(history.step_loss) + 1)
+    if len(history.step_loss) > len(history.loss):  # minibatches: noisy steps, so smooth them
+        loss_axes.plot(steps, history.step_loss, color="tab:blue", lw=0.8, alpha=0.35, label="each step")
+        loss_axes.plot(steps, _smoothed(history.step_loss), color="tab:blue", lw=1.5, label="smoothed")
+        loss_axes.legend(loc="upper right")
+    else:
+        loss_axes.plot(steps, history.step_loss, color="tab:blue", lw=1.5)
     loss_axes.set(title="training loss", xlabel="step", ylabel="loss")
     if history.step_loss and min(history.step_loss) > 0.0:
         loss_axes.set_yscale("log")  # losses shrink by orders of magnitude
@@ -35,6 +42,7 @@ def loss_curve(history: History, path: str | os.PathLike[str] | None = None) -> 
         accuracy_axes.plot(epochs, history.test_accuracy, color="tab:orange", label="test (after the epoch)")
     accuracy_axes.set(title="accuracy", xlabel="epoch", ylabel="fraction right", ylim=(-0.02, 1.02))
     accuracy_axes.legend(loc="lower right")
+    accuracy_axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     for axes in (loss_axes, accuracy_axes):
         axes.grid(alpha=0.3)
     _save(figure, path)
@@ -83,6 +91,15 @@ def decision_boundary(
     axes.set(title=title, xlabel="x[0]", ylabel="x[1]")
     _save(figure, path)
     return figure
+
+
+def _smoothed(values: list[float], weight: float = 0.9) -> list[float]:
+    # an exponential moving average, bias-corrected so the start is not pulled towards 0
+    smoothed, average = [], 0.0
+    for k, value in enumerate(values, start=1):
+        average = weight * average + (1.0 - weight) * value
+        smoothed.append(average / (1.0 - weight**k))
+    return smoothed
 
 
 def _grid_axis(values: list[float], resolution: int) -> list[float]:

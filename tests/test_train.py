@@ -270,6 +270,20 @@ def test_loss_curve_writes_a_png(tmp_path: Path) -> None:
     assert [axes.get_title() for axes in figure.axes] == ["training loss", "accuracy"]
 
 
+def test_minibatch_losses_get_a_smoothed_line_that_starts_at_the_first_loss() -> None:
+    history = train.History(loss=[2.0], accuracy=[0.5], step_loss=[2.0, 2.0, 2.0, 1.0])
+    raw, smoothed = plots.loss_curve(history).axes[0].lines
+    assert list(raw.get_ydata()) == [2.0, 2.0, 2.0, 1.0]
+    # bias-corrected moving average: a constant stays constant, then it moves towards the new value
+    assert list(smoothed.get_ydata())[:3] == pytest.approx([2.0, 2.0, 2.0])
+    assert 1.0 < smoothed.get_ydata()[3] < 2.0
+
+
+def test_full_batch_losses_are_drawn_as_they_are() -> None:
+    history = train.History(loss=[2.0, 1.0], accuracy=[0.5, 1.0], step_loss=[2.0, 1.0])
+    assert len(plots.loss_curve(history).axes[0].lines) == 1
+
+
 def test_decision_boundary_colours_the_plane_by_predicted_class(tmp_path: Path) -> None:
     def left_or_right(x: list[float]) -> Value:
         return Value(x[0])
