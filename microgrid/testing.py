@@ -60,8 +60,13 @@ def gradcheck(
         rtol: the relative tolerance.
 
     Returns:
-        True. Raises ``GradcheckError`` listing each input with its analytic and
-        numeric derivative, the disagreeing ones marked.
+        True when every derivative agrees.
+
+    Raises:
+        GradcheckError: some derivative disagrees; the message lists every input
+            with its analytic and numeric derivative, the disagreeing ones marked.
+        ValueError: no inputs, or ``eps <= 0``.
+        TypeError: an input is not a real number, or f does not return a Value.
 
     """
     point = _point(inputs, eps)
@@ -182,7 +187,10 @@ class Expression:
 
     Calling it builds the graph on the given Values and returns the last
     step's result. ``to_sympy`` and ``to_torch`` build the same function in
-    sympy and PyTorch, as oracles for tests.
+    sympy and PyTorch, as oracles for tests. Usually drawn by
+    ``expressions()``; written by hand it is a regression test::
+
+        Expression(2, (Step("*", (0, 1)), Step("log", (2,))))  # log(x0 * x1)
     """
 
     n_inputs: int
@@ -204,12 +212,7 @@ class Expression:
 
     def __call__(self, *inputs: Value) -> Value:
         """Build the graph on ``inputs`` (one Value per input) and return its output."""
-        functions: dict[str, Callable[..., Any]] = {
-            name: getattr(Value, name) for name in _FUNCTION_NAMES if name not in ("sum", "weighted_sum")
-        }
-        functions["sum"] = lambda *terms: value_sum(terms)
-        functions["weighted_sum"] = lambda *wxb: weighted_sum(*_split_weighted(wxb))
-        result: Value = self._replay(inputs, functions, float)
+        result: Value = self._replay(inputs, _VALUE_FUNCTIONS, float)
         return result
 
     def to_sympy(self, symbols: Sequence[Any]) -> Any:
@@ -310,6 +313,13 @@ def _split_weighted(wxb: Sequence[Any]) -> tuple[Sequence[Any], Sequence[Any], A
 def _weighted_sum(*wxb: Any) -> Any:
     weights, inputs, bias = _split_weighted(wxb)
     return sum((w * x for w, x in zip(weights, inputs)), bias)
+
+
+_VALUE_FUNCTIONS: dict[str, Callable[..., Any]] = {
+    **{name: getattr(Value, name) for name in _FUNCTION_NAMES if name not in ("sum", "weighted_sum")},
+    "sum": lambda *terms: value_sum(terms),
+    "weighted_sum": lambda *wxb: weighted_sum(*_split_weighted(wxb)),
+}
 
 
 def _name(index: int, n_inputs: int) -> str:
