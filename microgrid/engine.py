@@ -238,7 +238,7 @@ RULES: dict[str, Callable[..., tuple[Any, ...]]] = {
     "*": lambda out, a, b: (b, a),
     "/": lambda out, a, b: (1.0 / b, -out / b),
     "neg": lambda out, a: (-1.0,),
-    "**": lambda out, a, k: (k * a ** (k - 1.0),),
+    "**": lambda out, a, k: (k * a ** (k - 1.0) if k != 0.0 else 0.0,),  # x**0 is constant
     "pow": lambda out, a, b: (b * a ** (b - 1.0), out * _log(a)),
     "exp": lambda out, a: (out,),
     "log": lambda out, a: (1.0 / a,),
@@ -322,7 +322,7 @@ def gradients(output: Value, seed: Any = 1.0, *, create_graph: bool = False) -> 
         for node in reversed(topological_order(output)):  # outputs before inputs
             g = grads[node]
             if not -_FLOAT_MAX <= g <= _FLOAT_MAX:
-                raise OverflowError(f"gradient overflow: d(output)/d({_describe(node)}) is {g!r}")
+                break
             children = node.children
             if not children:
                 continue
@@ -340,11 +340,15 @@ def gradients(output: Value, seed: Any = 1.0, *, create_graph: bool = False) -> 
             for child, local in zip(children, local_grads):
                 # the chain rule; the paths through a node add up
                 grads[child] = grads[child] + local * g if child in grads else local * g
+        else:
+            return grads
     except ZeroDivisionError:
         raise ZeroDivisionError(
             f"the derivative of {_describe(node)} is infinite (at the edge of its domain)"
         ) from None
-    return grads
+    except OverflowError as error:
+        raise OverflowError(f"the derivative of {_describe(node)} overflows a float ({error})") from None
+    raise OverflowError(f"gradient overflow: d(output)/d({_describe(node)}) is {g!r}")
 
 
 def local_derivatives(node: Value) -> tuple[float, ...]:
@@ -465,7 +469,12 @@ def _power(base: float, k: float) -> float:
 def _as_float(x: Any) -> float:
     if type(x) is float:
         return x
-    if isinstance(x, numbers.Real) and not isinstance(x, Value):
+    # numbers.Real covers int, bool, Fraction and most numpy scalars; numpy's
+    # bool is not registered there, so numpy scalars are also known by dtype
+    numpy_real = getattr(getattr(x, "dtype", None), "kind", "") in ("b", "i", "u", "f") and not getattr(
+        x, "ndim", 1
+    )
+    if (isinstance(x, numbers.Real) or numpy_real) and not isinstance(x, Value):
         try:
             return float(x)
         except OverflowError:
