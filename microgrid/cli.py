@@ -27,14 +27,27 @@ def main(argv: Sequence[str] | None = None) -> int:
 # --- microgrid train ----------------------------------------------------------
 
 _DATASETS = ("moons", "circles", "spiral", "blobs", "digits")
+# micrograd's demo: MLP(2, [16, 16, 1]), hinge + L2 1e-4, full-batch SGD, lr 1.0 -> 0.1 in 100 steps
 _MICROGRAD_DEMO: dict[str, Any] = {
-    # micrograd's demo: MLP(2, [16, 16, 1]), hinge + L2 1e-4, full-batch SGD, lr 1.0 -> 0.1 in 100 steps
-    **{"hidden": [16, 16], "init": "uniform", "loss": "hinge", "l2": 1e-4, "optimizer": "sgd"},
-    **{"lr": 1.0, "schedule": "linear", "steps": 100, "batch_size": None},
+    "hidden": [16, 16],
+    "init": "uniform",
+    "loss": "hinge",
+    "l2": 1e-4,
+    "optimizer": "sgd",
+    "lr": 1.0,
+    "schedule": "linear",
+    "steps": 100,
+    "batch_size": None,
 }
 _ADAM_FULL_BATCH: dict[str, Any] = {
-    **{"hidden": [16, 16], "init": "he", "loss": "cross_entropy", "l2": 0.0, "optimizer": "adam"},
-    **{"lr": 0.05, "schedule": "constant", "steps": 200, "batch_size": None},
+    **_MICROGRAD_DEMO,
+    "init": "he",
+    "loss": "cross_entropy",
+    "l2": 0.0,
+    "optimizer": "adam",
+    "lr": 0.05,
+    "schedule": "constant",
+    "steps": 200,
 }
 # what training uses for each dataset unless an option says otherwise
 _TRAIN_DEFAULTS: dict[str, dict[str, Any]] = {
@@ -112,9 +125,9 @@ def _run_train(args: argparse.Namespace) -> int:
 
     settings = _train_settings(args)
     training_set, test_set = _train_datasets(args)
+    outputs = _output_size(args, settings["loss"], training_set.n_classes)
     if args.out is not None:
         _make_output_directory(args)  # before training, so a bad --out fails at once
-    outputs = _output_size(args, settings["loss"], training_set.n_classes)
     model = nn.MLP(
         training_set.n_features,
         [*settings["hidden"], outputs],
@@ -151,8 +164,8 @@ def _run_train(args: argparse.Namespace) -> int:
             seed=args.seed,
             progress=not args.no_progress,
         )
-    except ArithmeticError as error:  # an overflow: the learning rate is too large
-        print(f"microgrid train: error: training diverged ({error}); try a smaller --lr", file=sys.stderr)
+    except ArithmeticError:  # an overflow (the engine names the operation, at length)
+        print(f"microgrid train: error: training diverged; try a smaller --lr than {lr:g}", file=sys.stderr)
         return 1
     seconds = time.perf_counter() - started
     train_accuracy, test_accuracy = train.evaluate(model, training_set), history.test_accuracy[-1]

@@ -9,6 +9,7 @@ a trained model without recording any graph.
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -107,7 +108,8 @@ def fit(
 ) -> History:
     """Train ``model`` on ``data``; returns the ``History``.
 
-    A bad setting raises ValueError before any parameter changes.
+    A bad setting raises ValueError before any parameter changes. Raises
+    OverflowError when training diverges (a parameter overflows to inf).
 
     Args:
         model: the network (an ``nn.Module``); its parameters are updated in place.
@@ -185,6 +187,10 @@ def _step(
     optimizer.zero_grad()  # like torch: gradients accumulate until zeroed
     loss.backward()
     optimizer.step()
+    # an update is plain float arithmetic, so a too-large step can overflow a parameter to inf
+    diverged = next((p.data for p in model.parameters() if not math.isfinite(p.data)), None)
+    if diverged is not None:
+        raise OverflowError(f"training diverged: a parameter became {diverged} (try a smaller learning rate)")
     return loss.data, losses.accuracy(outputs, labels)
 
 

@@ -121,6 +121,12 @@ def test_an_out_that_is_a_file_exits_2_before_training(tmp_path: Path) -> None:
     assert (tmp_path / "taken").read_text() == "not a directory"
 
 
+def test_a_diverging_run_exits_1_and_suggests_a_smaller_lr() -> None:
+    done = run_train("--lr", "1e300", "--schedule", "constant", "--steps", "5", "--no-progress")
+    assert done.returncode == 1
+    assert done.stderr == "microgrid train: error: training diverged; try a smaller --lr than 1e+300\n"
+
+
 def test_help_lists_every_option_and_the_defaults() -> None:
     done = run_train("--help")
     assert done.returncode == 0

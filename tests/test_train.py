@@ -176,6 +176,13 @@ def test_bad_settings_are_refused_before_any_parameter_changes(
     assert model.state_dict() == before
 
 
+def test_a_diverging_run_stops_with_overflow_error() -> None:
+    # the first update itself overflows: lr * grad is beyond the largest float
+    with pytest.raises(OverflowError, match="training diverged: a parameter became -?inf"):
+        big = Dataset([[100.0, -100.0], [-100.0, 100.0]], [0, 1], n_classes=2)
+        train.fit(MLP(2, [1], seed=0), big, loss="mse", lr=1e307, steps=1, progress=False)
+
+
 def test_two_class_losses_refuse_more_classes() -> None:
     three = Dataset([[0.0], [1.0], [2.0]], [0, 1, 2], n_classes=3)
     with pytest.raises(ValueError, match="hinge is for two classes .* got label 2: use cross_entropy"):
