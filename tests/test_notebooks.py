@@ -141,6 +141,14 @@ def test_the_notebooks_are_the_lessons_listed_in_the_readme() -> None:
 
 
 @pytest.mark.parametrize("name", sorted(SHOWS))
+def test_lessons_use_only_public_names(name: str) -> None:
+    code = "\n".join(cell.source for cell in read(name).cells if cell.cell_type == "code")
+    assert "import microgrid" in code or "from microgrid" in code
+    assert not re.findall(r"from microgrid[\w.]* import [^\n]*\b_[a-z]", code), "a private name is imported"
+    assert not re.findall(r"\._[a-z]\w*", code), "a private attribute is used"
+
+
+@pytest.mark.parametrize("name", sorted(SHOWS))
 def test_notebook_runs_top_to_bottom_and_shows_its_lesson(
     name: str, fast_runs: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
