@@ -263,7 +263,7 @@ def value_sum(terms: Iterable[Operand]) -> Value:
     Plain numbers become leaves. An empty sum is ``Value(0.0)``.
     """
     children = tuple(t if isinstance(t, Value) else Value(t) for t in terms)
-    return _node(math.fsum(map(_data_of, children)), children, "sum")
+    return _node(_sum(map(_data_of, children)), children, "sum")
 
 
 def weighted_sum(weights: Iterable[Operand], inputs: Iterable[Operand], bias: Operand = 0.0) -> Value:
@@ -282,7 +282,7 @@ def weighted_sum(weights: Iterable[Operand], inputs: Iterable[Operand], bias: Op
         )
     b = bias if isinstance(bias, Value) else Value(bias)
     products = map(operator.mul, map(_data_of, ws), map(_data_of, xs))
-    return _node(math.fsum([*products, b.data]), (*ws, *xs, b), "weighted_sum")
+    return _node(_sum([*products, b.data]), (*ws, *xs, b), "weighted_sum")
 
 
 def topological_order(root: Value) -> list[Value]:
@@ -447,6 +447,13 @@ def _sigmoid(x: float) -> float:
         return 1.0 / (1.0 + math.exp(-x))
     e = math.exp(x)
     return e / (1.0 + e)
+
+
+def _sum(terms: Iterable[float]) -> float:
+    try:
+        return math.fsum(terms)  # exact: the order of the terms does not matter
+    except (OverflowError, ValueError):  # a term or the total is out of range (inf - inf, say)
+        return math.inf  # reported by _node() with the operation and operands
 
 
 def _divide(a: float, b: float) -> float:
