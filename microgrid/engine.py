@@ -500,7 +500,10 @@ def _describe(node: Value) -> str:
 
 
 def _describe_operation(op: str, operands: list[float], const: tuple[float, ...]) -> str:
-    return f"{op}({', '.join(repr(x) for x in [*operands, *const])})"
+    shown = [repr(x) for x in [*operands, *const]]
+    if len(shown) > 8:  # a sum of a thousand terms: the first few say enough
+        shown[6:] = [f"... {len(shown) - 6} more"]
+    return f"{op}({', '.join(shown)})"
 
 
 def _node(data: float, children: tuple[Value, ...], op: str, const: tuple[float, ...] = ()) -> Value:
