@@ -19,10 +19,21 @@ from microgrid.engine import (
     no_grad,
     topological_order,
     value_sum,
+    weighted_sum,
 )
+from microgrid.nn import MLP, Layer, Module, Neuron
+from microgrid.optim import SGD, Adam
+from microgrid.serialize import load, load_into, save
+from microgrid.train import fit
 from microgrid.viz import backward_steps, draw_dot, format_number
 
 __all__ = [
+    "MLP",
+    "SGD",
+    "Adam",
+    "Layer",
+    "Module",
+    "Neuron",
     "Value",
     "backward_steps",
     "draw_dot",
@@ -34,5 +45,10 @@ __all__ = [
     "no_grad",
     "topological_order",
     "value_sum",
+    "weighted_sum",
+    "fit",
+    "load",
+    "load_into",
+    "save",
 ]
 __version__ = "0.1.0"
