@@ -8,11 +8,17 @@ numeric values.
 ``expressions()`` draws random computation graphs (hypothesis strategies) that
 use every operation of the engine, share subexpressions, and stay inside each
 operation's domain for any inputs drawn by ``input_values``. A property test of
-your own is three lines::
+your own is three lines (after the imports)::
+
+    from hypothesis import given, strategies as st
+    from microgrid.testing import expressions, gradcheck, input_values
 
     @given(expressions(), st.data())
     def test_gradients_match_finite_differences(expr, data):
         assert gradcheck(expr, data.draw(input_values(expr.n_inputs)))
+
+A failing example is printed as ``Expression(n_inputs=..., steps=(...))``,
+which rebuilds it; ``print(expr)`` shows it as a little program.
 
 hypothesis, sympy and torch are optional: each is imported only where used.
 """
