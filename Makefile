@@ -23,8 +23,9 @@ typecheck: $(STAMP)
 pytest: $(STAMP) dot
 	MPLBACKEND=Agg $(PY) -m pytest
 
+# re-execute every lesson in place with the full settings (or: make notebooks LESSONS=05_digits)
 notebooks: $(STAMP) dot
-	MPLBACKEND=Agg $(PY) -m jupyter nbconvert --to notebook --execute --inplace notebooks/*.ipynb
+	MPLBACKEND=Agg $(PY) tests/test_notebooks.py $(LESSONS)
 
 bench: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[bench]'

@@ -73,27 +73,27 @@ class Value:
 
     def __add__(self, other: Operand) -> Value:
         if isinstance(other, Value):
-            return _node(self.data + other.data, (self, other), "+")
+            return operation(self.data + other.data, (self, other), "+")
         c = _as_float(other)
-        return _node(self.data + c, (self,), "+", (c,))
+        return operation(self.data + c, (self,), "+", (c,))
 
     def __sub__(self, other: Operand) -> Value:
         if isinstance(other, Value):
-            return _node(self.data - other.data, (self, other), "-")
+            return operation(self.data - other.data, (self, other), "-")
         c = _as_float(other)
-        return _node(self.data - c, (self,), "-", (c,))
+        return operation(self.data - c, (self,), "-", (c,))
 
     def __mul__(self, other: Operand) -> Value:
         if isinstance(other, Value):
-            return _node(self.data * other.data, (self, other), "*")
+            return operation(self.data * other.data, (self, other), "*")
         c = _as_float(other)
-        return _node(self.data * c, (self,), "*", (c,))
+        return operation(self.data * c, (self,), "*", (c,))
 
     def __truediv__(self, other: Operand) -> Value:
         if isinstance(other, Value):
-            return _node(_divide(self.data, other.data), (self, other), "/")
+            return operation(_divide(self.data, other.data), (self, other), "/")
         c = _as_float(other)
-        return _node(_divide(self.data, c), (self,), "/", (c,))
+        return operation(_divide(self.data, c), (self,), "/", (c,))
 
     def __pow__(self, exponent: Operand) -> Value:
         if isinstance(exponent, Value):
@@ -104,9 +104,9 @@ class Value:
                     "positive base (the derivative with respect to the exponent is "
                     "out * log(base)); use a plain number as the exponent"
                 )
-            return _node(_power(self.data, exponent.data), (self, exponent), "pow")
+            return operation(_power(self.data, exponent.data), (self, exponent), "pow")
         k = _as_float(exponent)
-        return _node(_power(self.data, k), (self,), "**", (k,))
+        return operation(_power(self.data, k), (self,), "**", (k,))
 
     __radd__ = __add__  # c + x is x + c
     __rmul__ = __mul__
@@ -121,7 +121,7 @@ class Value:
         return Value(base) ** self
 
     def __neg__(self) -> Value:
-        return _node(-self.data, (self,), "neg")
+        return operation(-self.data, (self,), "neg")
 
     def __abs__(self) -> Value:
         return self.abs()
@@ -131,55 +131,55 @@ class Value:
     def exp(self) -> Value:
         """e ** self. Raises OverflowError above about 709.78."""
         x = self.data
-        return _node(math.exp(x) if x <= _EXP_MAX else math.inf, (self,), "exp")
+        return operation(math.exp(x) if x <= _EXP_MAX else math.inf, (self,), "exp")
 
     def log(self) -> Value:
         """Natural logarithm. Raises ValueError for a non-positive input."""
         if self.data <= 0.0:
             raise ValueError(f"log is undefined for {self.data!r} (non-positive input)")
-        return _node(math.log(self.data), (self,), "log")
+        return operation(math.log(self.data), (self,), "log")
 
     def sqrt(self) -> Value:
         """Square root. Raises ValueError for a negative input."""
         if self.data < 0.0:
             raise ValueError(f"sqrt is undefined for {self.data!r} (negative input)")
-        return _node(math.sqrt(self.data), (self,), "sqrt")
+        return operation(math.sqrt(self.data), (self,), "sqrt")
 
     def tanh(self) -> Value:
         """Hyperbolic tangent; finite for every input."""
-        return _node(math.tanh(self.data), (self,), "tanh")
+        return operation(math.tanh(self.data), (self,), "tanh")
 
     def sigmoid(self) -> Value:
         """1 / (1 + e ** -self), computed without overflow for any input."""
-        return _node(_sigmoid(self.data), (self,), "sigmoid")
+        return operation(_sigmoid(self.data), (self,), "sigmoid")
 
     def softplus(self) -> Value:
         """log(1 + e ** self), computed without overflow for any input."""
         x = self.data
         # log1p(e^-|x|) + max(x, 0): the exponent is never positive
-        return _node(math.log1p(math.exp(-abs(x))) + max(x, 0.0), (self,), "softplus")
+        return operation(math.log1p(math.exp(-abs(x))) + max(x, 0.0), (self,), "softplus")
 
     def relu(self) -> Value:
         """max(0, self); its derivative at 0 is taken as 0, like PyTorch."""
-        return _node(max(self.data, 0.0), (self,), "relu")
+        return operation(max(self.data, 0.0), (self,), "relu")
 
     def leaky_relu(self, slope: float = 0.01) -> Value:
         """self if positive, else slope * self."""
         k = _as_float(slope)
         x = self.data
-        return _node(x if x > 0.0 else k * x, (self,), "leaky_relu", (k,))
+        return operation(x if x > 0.0 else k * x, (self,), "leaky_relu", (k,))
 
     def abs(self) -> Value:
         """|self|; its derivative at 0 is taken as 0, like PyTorch."""
-        return _node(abs(self.data), (self,), "abs")
+        return operation(abs(self.data), (self,), "abs")
 
     def sin(self) -> Value:
         """Sine (radians)."""
-        return _node(math.sin(self.data), (self,), "sin")
+        return operation(math.sin(self.data), (self,), "sin")
 
     def cos(self) -> Value:
         """Cosine (radians)."""
-        return _node(math.cos(self.data), (self,), "cos")
+        return operation(math.cos(self.data), (self,), "cos")
 
     # --- comparisons and conversions use data; identity stays the node's ---
 
@@ -257,13 +257,46 @@ RULES: dict[str, Callable[..., tuple[Any, ...]]] = {
 }
 
 
+def operation(data: float, children: tuple[Value, ...], op: str, const: tuple[float, ...] = ()) -> Value:
+    """Make the node for an operation's result: how every operation records itself.
+
+    ``data`` is the result (a float), ``children`` the operand Values in order,
+    ``op`` the name of its rule in ``RULES``, ``const`` any constant operands.
+    Under ``no_grad`` the result is a plain leaf. To add an operation, register
+    its rule and return ``operation(...)``::
+
+        RULES["softsign"] = lambda out, x: ((1 - abs(out)) ** 2,)
+        def softsign(x): return operation(x.data / (1 + abs(x.data)), (x,), "softsign")
+
+    Raises OverflowError, naming the operation, for a result too large for a float.
+    """
+    if not -_FLOAT_MAX <= data <= _FLOAT_MAX:  # also false for nan
+        described = _describe_operation(op, [c.data for c in children], const)
+        raise OverflowError(f"{described} overflows a float (|result| > {_FLOAT_MAX:.4g})")
+    node = _new_value(Value)  # positional and __init__-free: this is the hot path
+    node.data = data
+    node.grad = 0.0
+    node.label = ""
+    if _state.paused:  # under no_grad: a result, not a node of any graph
+        children, op, const = (), "", ()
+    node.children = children
+    node.op = op
+    node.const = const
+    node.scope = _state.scope
+    return node
+
+
+_new_value = object.__new__
+_data_of = operator.attrgetter("data")
+
+
 def value_sum(terms: Iterable[Operand]) -> Value:
     """Sum many terms into one node (one graph node, not a chain of ``+``).
 
     Plain numbers become leaves. An empty sum is ``Value(0.0)``.
     """
     children = tuple(t if isinstance(t, Value) else Value(t) for t in terms)
-    return _node(_sum(map(_data_of, children)), children, "sum")
+    return operation(_sum(map(_data_of, children)), children, "sum")
 
 
 def weighted_sum(weights: Iterable[Operand], inputs: Iterable[Operand], bias: Operand = 0.0) -> Value:
@@ -282,7 +315,7 @@ def weighted_sum(weights: Iterable[Operand], inputs: Iterable[Operand], bias: Op
         )
     b = bias if isinstance(bias, Value) else Value(bias)
     products = map(operator.mul, map(_data_of, ws), map(_data_of, xs))
-    return _node(_sum([*products, b.data]), (*ws, *xs, b), "weighted_sum")
+    return operation(_sum([*products, b.data]), (*ws, *xs, b), "weighted_sum")
 
 
 def topological_order(root: Value) -> list[Value]:
@@ -453,7 +486,7 @@ def _sum(terms: Iterable[float]) -> float:
     try:
         return math.fsum(terms)  # exact: the order of the terms does not matter
     except (OverflowError, ValueError):  # a term or the total is out of range (inf - inf, say)
-        return math.inf  # reported by _node() with the operation and operands
+        return math.inf  # reported by operation(), naming the operation and operands
 
 
 def _divide(a: float, b: float) -> float:
@@ -470,7 +503,7 @@ def _power(base: float, k: float) -> float:
     try:
         return float(base**k)
     except OverflowError:
-        return math.inf  # reported by _node() with the operation and operands
+        return math.inf  # reported by operation(), naming the operation and operands
 
 
 def _as_float(x: Any) -> float:
@@ -504,25 +537,3 @@ def _describe_operation(op: str, operands: list[float], const: tuple[float, ...]
     if len(shown) > 8:  # a sum of a thousand terms: the first few say enough
         shown[6:] = [f"... {len(shown) - 6} more"]
     return f"{op}({', '.join(shown)})"
-
-
-def _node(data: float, children: tuple[Value, ...], op: str, const: tuple[float, ...] = ()) -> Value:
-    """Make the node for an operation's result (``data`` is already a float)."""
-    if not -_FLOAT_MAX <= data <= _FLOAT_MAX:  # also false for nan
-        described = _describe_operation(op, [c.data for c in children], const)
-        raise OverflowError(f"{described} overflows a float (|result| > {_FLOAT_MAX:.4g})")
-    node = _new_value(Value)  # positional and __init__-free: this is the hot path
-    node.data = data
-    node.grad = 0.0
-    node.label = ""
-    if _state.paused:  # under no_grad: a result, not a node of any graph
-        children, op, const = (), "", ()
-    node.children = children
-    node.op = op
-    node.const = const
-    node.scope = _state.scope
-    return node
-
-
-_new_value = object.__new__
-_data_of = operator.attrgetter("data")

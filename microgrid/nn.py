@@ -216,6 +216,7 @@ class Layer(Module):
 
     def forward(self, x: Sequence[Value | float] | Value | float) -> Value | list[Value]:
         """Each neuron's output: a list, or a single Value for a one-neuron layer."""
+        x = _leaves(x)  # once for all neurons, so they share each input's node
         outputs = [neuron(x) for neuron in self.neurons]
         return outputs[0] if len(outputs) == 1 else outputs
 
@@ -270,6 +271,7 @@ class MLP(Module):
 
     def forward(self, x: Sequence[Value | float] | Value | float) -> Value | list[Value]:
         """The last layer's output: a list, or a single Value for one output."""
+        x = _leaves(x)
         for layer in self.layers:
             x = layer(x)
         return x  # type: ignore[return-value]  # a layer's output, not the raw input
@@ -326,6 +328,15 @@ def _members(module: Module) -> Iterator[tuple[str, object]]:
                 yield f"{key}.{i}", item
         else:
             yield key, attr
+
+
+def _leaves(x: Sequence[Value | float] | Value | float) -> Sequence[Value] | Value:
+    """Plain-number inputs as leaf Values (Values pass through): one node per input."""
+    if isinstance(x, Value):
+        return x
+    if isinstance(x, (int, float)):
+        return Value(x)
+    return [xi if isinstance(xi, Value) else Value(xi) for xi in x]
 
 
 def _join(prefix: str, name: str) -> str:

@@ -123,6 +123,11 @@ def _drawing_class() -> type[Any]:
             dot_executable()
             return super().render(*args, **kwargs)
 
+        def __repr__(self) -> str:
+            # fixed text: a notebook's plain-text output does not change between runs
+            return "<microgrid drawing: a graphviz.Digraph; .render() to save, .source for DOT>"
+
+    Drawing.__qualname__ = "Drawing"
     return Drawing
 
 

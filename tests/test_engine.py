@@ -463,3 +463,18 @@ def test_a_dropped_graph_is_freed_by_reference_counting_alone() -> None:
         assert all(ref() is None for ref in refs)
     finally:
         gc.enable()
+
+
+def test_a_new_operation_is_a_rule_and_an_operation_node(monkeypatch: pytest.MonkeyPatch) -> None:
+    from microgrid.engine import RULES, operation
+
+    monkeypatch.setitem(RULES, "cube", lambda out, x: (3 * x * x,))
+    x = Value(2.0)
+    y = operation(x.data**3, (x,), "cube")
+    assert (y.data, y.children, y.op) == (8.0, (x,), "cube")
+    y.backward()
+    assert x.grad == 12.0
+    (second,) = grad(grad(operation(x.data**3, (x,), "cube"), x, create_graph=True)[0], x)
+    assert second.data == 12.0  # 6x, from the same rule evaluated on Values
+    with no_grad():
+        assert operation(8.0, (x,), "cube").children == ()

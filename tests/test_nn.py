@@ -436,3 +436,10 @@ def test_input_gradients_need_a_valid_target(
 ) -> None:
     with pytest.raises(error, match=message):
         input_gradients(model, [1.0, 2.0], target)  # type: ignore[arg-type]
+
+
+def test_a_layers_neurons_share_one_leaf_per_plain_number_input() -> None:
+    layer = Layer(2, 3, seed=0)
+    outputs = layer([1.0, -2.0])
+    inputs_seen = {id(x) for out in outputs for x in out.children[0].children[2:4]}  # relu(weighted_sum)
+    assert len(inputs_seen) == 2

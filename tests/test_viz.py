@@ -180,7 +180,8 @@ def test_without_a_model_nodes_are_clustered_by_the_module_that_made_them() -> N
     _, loss = mlp_loss()
     svg = svg_of(viz.draw_dot(loss))
     labels = set(boxes(svg))
-    assert {f"Neuron {i}" for i in range(6)} | {"legend"} == labels
+    # the inputs are made by the MLP (once, shared by the first layer's neurons)
+    assert {f"Neuron {i}" for i in range(6)} | {"MLP 0", "legend"} == labels
     assert fill_of(svg, node_with(svg, "w.0")) == viz.ROLE_COLORS["parameter"]  # named by its neuron
 
 
@@ -195,10 +196,11 @@ def test_collapse_neuron_draws_each_neuron_as_one_box() -> None:
     assert [f"data {viz.format_number(output.data)}", f"grad {viz.format_number(2 * (output.data - 1))}"] in [
         texts[2:] for texts in neuron_boxes
     ]
-    # 6 boxes, and after them: the ops -1 and **2 with their results
-    assert len(drawn) == 6 + 4
-    # each of the 3 first neurons feeds each of the 2 next, which feed the last; then 1 + 3 edges
-    assert len(of_class(svg, "edge")) == 3 * 2 + 2 * 1 + 1 + 3
+    # the 2 inputs, 6 boxes, and after them: the ops -1 and **2 with their results
+    assert len(drawn) == 2 + 6 + 4
+    # each input feeds each of the 3 first neurons, which feed each of the 2 next, which feed
+    # the last; then 1 + 3 edges
+    assert len(of_class(svg, "edge")) == 2 * 3 + 3 * 2 + 2 * 1 + 1 + 3
 
 
 def test_collapse_layer_draws_each_layer_as_one_box() -> None:
@@ -211,7 +213,8 @@ def test_collapse_layer_draws_each_layer_as_one_box() -> None:
         ["layers.2 (Layer)", "3 parameters"],
     ]
     assert "3 outputs" in drawn[node_with(svg, "layers.0 (Layer)")]
-    assert len(of_class(svg, "edge")) == 1 + 1 + 1 + 3  # layer to layer, then to -1 and on
+    # each input to the first layer, layer to layer, then to -1 and on
+    assert len(of_class(svg, "edge")) == 2 + 1 + 1 + 1 + 3
 
 
 def test_collapse_layer_without_a_model_says_to_pass_the_model() -> None:
