@@ -19,7 +19,6 @@ from collections.abc import Callable, Iterable
 from contextlib import ContextDecorator
 from typing import Any, Union
 
-Number = int | float
 Operand = Union["Value", int, float]
 _FLOAT_MAX = sys.float_info.max
 _EXP_MAX = math.log(_FLOAT_MAX)  # exp of anything larger overflows a float
@@ -227,6 +226,13 @@ class Value:
             node.grad += g
 
 
+def _weighted_sum_rule(*operands: Any) -> tuple[Any, ...]:
+    # the operands are w_1..w_n, x_1..x_n, b
+    n = len(operands) // 2
+    weights, inputs = operands[:n], operands[n : 2 * n]
+    return (*inputs, *weights, 1.0)  # d/dw_i = x_i, d/dx_i = w_i, d/db = 1
+
+
 # The table of derivative rules: op -> rule(out, *operands) -> d out / d operand,
 # one per child. The operands are the children, then the constants: ``x * 2``
 # has children (x,) and const (2.0,), so its rule sees (out, x, 2.0) and the
@@ -252,8 +258,7 @@ RULES: dict[str, Callable[..., tuple[Any, ...]]] = {
     "sin": lambda out, a: (_cos(a),),
     "cos": lambda out, a: (-_sin(a),),
     "sum": lambda out, *terms: (1.0,) * len(terms),
-    # operands w_1..w_n, x_1..x_n, b: d/dw_i = x_i, d/dx_i = w_i, d/db = 1
-    "weighted_sum": lambda out, *wxb: (*wxb[len(wxb) // 2 : -1], *wxb[: len(wxb) // 2], 1.0),
+    "weighted_sum": lambda out, *operands: _weighted_sum_rule(*operands),
 }
 
 
