@@ -25,9 +25,10 @@ LearningRate = float | Callable[[int], float]
 class Optimizer:
     """What every optimizer shares: the parameters, the learning rate, the step count.
 
-    Subclasses define ``_update(lr)``, which moves every parameter once, and
-    keep per-parameter running averages in ``self.state`` (name -> one float
-    per parameter), which ``state_dict`` saves.
+    Subclasses define ``_update(lr)``, which returns every parameter's new
+    value and the new per-parameter running averages (name -> one float per
+    parameter) without changing anything; ``step`` checks them, then commits
+    them to ``.data`` and ``self.state``, which ``state_dict`` saves.
     """
 
     def __init__(self, params: Iterable[Value], lr: LearningRate) -> None:
@@ -50,11 +51,28 @@ class Optimizer:
 
     @no_grad()
     def step(self) -> None:
-        """Update every parameter once from its ``.grad``."""
-        self._update(self.current_lr())
+        """Update every parameter once from its ``.grad``.
+
+        All or nothing: raises ``OverflowError`` naming the parameter, and
+        changes nothing, when the update would make a parameter or a running
+        average inf or nan (too large a step: training diverged).
+        """
+        new_data, new_state = self._update(self.current_lr())
+        # a Value must stay finite; torch would carry the inf on, silently
+        for what, numbers_ in [("params", new_data), *new_state.items()]:
+            i = next((i for i, x in enumerate(numbers_) if not math.isfinite(x)), None)
+            if i is not None:
+                raise OverflowError(
+                    f"this step would make {what}[{i}] {numbers_[i]} (params[{i}] is "
+                    f"{self.params[i].data!r}, its grad {self.params[i].grad!r}); nothing was "
+                    "changed: try a smaller learning rate"
+                )
+        for p, x in zip(self.params, new_data):
+            p.data = x
+        self.state.update(new_state)
         self.steps += 1
 
-    def _update(self, lr: float) -> None:
+    def _update(self, lr: float) -> tuple[list[float], dict[str, list[float]]]:
         raise NotImplementedError
 
     def zero_grad(self) -> None:
@@ -120,9 +138,10 @@ class SGD(Optimizer):
         if self.momentum:
             self.state["momentum_buffer"] = [0.0] * len(self.params)
 
-    def _update(self, lr: float) -> None:
+    def _update(self, lr: float) -> tuple[list[float], dict[str, list[float]]]:
         momentum, decay = self.momentum, self.weight_decay
-        buffers = self.state.get("momentum_buffer", [])
+        buffers = list(self.state.get("momentum_buffer", []))
+        new_data = []
         for i, p in enumerate(self.params):
             g = p.grad + decay * p.data if decay else p.grad
             if momentum:
@@ -130,7 +149,8 @@ class SGD(Optimizer):
                 b = g if self.steps == 0 else momentum * buffers[i] + (1.0 - self.dampening) * g
                 buffers[i] = b
                 g = g + momentum * b if self.nesterov else b
-            p.data -= lr * g
+            new_data.append(p.data - lr * g)
+        return new_data, ({"momentum_buffer": buffers} if momentum else {})
 
 
 class Adam(Optimizer):
@@ -144,9 +164,10 @@ class Adam(Optimizer):
         p = p - lr * (m / (1 - beta1**t)) / (sqrt(v / (1 - beta2**t)) + eps)
 
     With ``weight_decay=0`` (the default) this is plain Adam. Raises
-    ``ValueError`` for a negative ``lr``, ``eps`` or ``weight_decay``, betas
-    outside [0, 1), and an empty list of parameters; ``TypeError`` for a
-    non-Value parameter.
+    ``ValueError`` for a negative ``lr`` or ``weight_decay``, an ``eps`` that
+    is not positive (torch allows 0, which makes 0 / 0 for a parameter whose
+    gradient has always been 0), betas outside [0, 1), and an empty list of
+    parameters; ``TypeError`` for a non-Value parameter.
     """
 
     def __init__(
@@ -165,22 +186,27 @@ class Adam(Optimizer):
                 raise ValueError(f"betas[{i}] must be in [0, 1), got {beta!r}")
         self.betas = (float(betas[0]), float(betas[1]))
         self.eps = _non_negative(eps, "eps")
+        if self.eps == 0.0:
+            raise ValueError(f"eps must be positive, got {eps!r}")
         self.weight_decay = _non_negative(weight_decay, "weight_decay")
         self.state["exp_avg"] = [0.0] * len(self.params)
         self.state["exp_avg_sq"] = [0.0] * len(self.params)
 
-    def _update(self, lr: float) -> None:
+    def _update(self, lr: float) -> tuple[list[float], dict[str, list[float]]]:
         beta1, beta2 = self.betas
         t = self.steps + 1
         step_size = lr / (1.0 - beta1**t)  # the bias corrections undo the zero start of m and v
         root_correction = math.sqrt(1.0 - beta2**t)
         shrink = 1.0 - lr * self.weight_decay
-        m, v = self.state["exp_avg"], self.state["exp_avg_sq"]
-        for i, p in enumerate(self.params):
-            g = p.grad
-            m[i] = beta1 * m[i] + (1.0 - beta1) * g
-            v[i] = beta2 * v[i] + (1.0 - beta2) * g * g
-            p.data = p.data * shrink - step_size * m[i] / (math.sqrt(v[i]) / root_correction + self.eps)
+        m = [beta1 * m + (1.0 - beta1) * p.grad for m, p in zip(self.state["exp_avg"], self.params)]
+        v = [
+            beta2 * v + (1.0 - beta2) * p.grad * p.grad for v, p in zip(self.state["exp_avg_sq"], self.params)
+        ]
+        new_data = [
+            p.data * shrink - step_size * m_i / (math.sqrt(v_i) / root_correction + self.eps)
+            for p, m_i, v_i in zip(self.params, m, v)
+        ]
+        return new_data, {"exp_avg": m, "exp_avg_sq": v}
 
 
 # --- argument checks ---

@@ -222,6 +222,37 @@ def test_step_records_no_graph_and_keeps_the_parameters_as_leaves() -> None:
     assert is_grad_enabled()
 
 
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda ps: SGD(ps, lr=1e308),
+        lambda ps: SGD(ps, lr=1e308, momentum=0.9),
+        lambda ps: Adam(ps, lr=1e308, betas=(0.0, 0.0)),  # betas 0: the first update is lr
+    ],
+)
+def test_a_step_that_would_overflow_a_parameter_changes_nothing(
+    make: Callable[[list[Value]], Optimizer],
+) -> None:
+    # both move by -1e308: fine for the first, beyond the largest float for the second
+    params = [Value(1.0), Value(-1e308)]
+    params[0].grad, params[1].grad = 1.0, 1.0
+    optimizer = make(params)
+    before = optimizer.state_dict()
+    with pytest.raises(
+        OverflowError,
+        match=r"would make params\[1\] -inf \(params\[1\] is -1e\+308, its grad 1.0\); nothing was changed",
+    ):
+        optimizer.step()
+    assert [p.data for p in params] == [1.0, -1e308]
+    assert optimizer.state_dict() == before
+
+
+def test_adam_refuses_eps_zero_which_divides_zero_by_zero_for_a_zero_gradient() -> None:
+    # torch accepts eps=0 and makes such a parameter nan
+    with pytest.raises(ValueError, match="eps must be positive, got 0.0"):
+        Adam([Value(1.0)], eps=0.0)
+
+
 def test_zero_grad_clears_every_gradient() -> None:
     params = [Value(1.0), Value(2.0)]
     params[0].grad, params[1].grad = 3.0, -1.0
