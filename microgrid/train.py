@@ -9,7 +9,6 @@ a trained model without recording any graph.
 
 from __future__ import annotations
 
-import math
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -109,7 +108,8 @@ def fit(
     """Train ``model`` on ``data``; returns the ``History``.
 
     A bad setting raises ValueError before any parameter changes. Raises
-    OverflowError when training diverges (a parameter overflows to inf).
+    OverflowError when training diverges (an update would overflow a
+    parameter to inf); the model keeps the parameters of the last good step.
 
     Args:
         model: the network (an ``nn.Module``); its parameters are updated in place.
@@ -184,14 +184,11 @@ def _step(
     loss = loss_function(outputs, labels)
     if l2:
         loss = loss + losses.l2(model.parameters(), l2)
+    accuracy = losses.accuracy(outputs, labels)  # before the step, so a bad label changes nothing
     optimizer.zero_grad()  # like torch: gradients accumulate until zeroed
     loss.backward()
-    optimizer.step()
-    # an update is plain float arithmetic, so a too-large step can overflow a parameter to inf
-    diverged = next((p.data for p in model.parameters() if not math.isfinite(p.data)), None)
-    if diverged is not None:
-        raise OverflowError(f"training diverged: a parameter became {diverged} (try a smaller learning rate)")
-    return loss.data, losses.accuracy(outputs, labels)
+    optimizer.step()  # raises OverflowError, changing nothing, if an update overflows
+    return loss.data, accuracy
 
 
 @no_grad()

@@ -176,11 +176,14 @@ def test_bad_settings_are_refused_before_any_parameter_changes(
     assert model.state_dict() == before
 
 
-def test_a_diverging_run_stops_with_overflow_error() -> None:
+def test_a_diverging_run_stops_with_overflow_error_and_the_last_good_parameters() -> None:
     # the first update itself overflows: lr * grad is beyond the largest float
-    with pytest.raises(OverflowError, match="training diverged: a parameter became -?inf"):
-        big = Dataset([[100.0, -100.0], [-100.0, 100.0]], [0, 1], n_classes=2)
-        train.fit(MLP(2, [1], seed=0), big, loss="mse", lr=1e307, steps=1, progress=False)
+    big = Dataset([[100.0, -100.0], [-100.0, 100.0]], [0, 1], n_classes=2)
+    model = MLP(2, [1], seed=0)
+    before = model.state_dict()
+    with pytest.raises(OverflowError, match=r"would make params\[\d\] -?inf .* nothing was changed"):
+        train.fit(model, big, loss="mse", lr=1e307, steps=1, progress=False)
+    assert model.state_dict() == before
 
 
 def test_two_class_losses_refuse_more_classes() -> None:
@@ -303,3 +306,19 @@ def test_decision_boundary_colours_the_plane_by_predicted_class(tmp_path: Path) 
 def test_decision_boundary_needs_2d_data() -> None:
     with pytest.raises(ValueError, match="needs 2-D data, got 64 features"):
         plots.decision_boundary(MLP(64, [1]), Dataset([[0.0] * 64], [0], 2))
+
+
+def test_labels_that_accuracy_cannot_read_fail_before_the_first_step() -> None:
+    # one score per example cannot say which of 3 classes; the custom loss does not mind
+    three = Dataset([[0.0], [1.0], [2.0]], [0, 1, 2], n_classes=3)
+    model = MLP(1, [1], seed=0)
+    before = model.state_dict()
+    with pytest.raises(ValueError, match=r"accuracy labels must be \+1/-1 \(or 1/0\)"):
+        train.fit(
+            model,
+            three,
+            loss=lambda out, ys: losses.mse(out, [float(y) for y in ys]),
+            steps=1,
+            progress=False,
+        )
+    assert model.state_dict() == before
