@@ -16,7 +16,7 @@ import math
 import numbers
 import random
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 from microgrid.engine import Value, grad, scope, weighted_sum
 
@@ -396,7 +396,10 @@ def _initial_weights(
 def _finite_float(value: object, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"state[{name!r}] must be a real number, got {type(value).__name__}: {value!r}")
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an int beyond the largest float: as a float it would be inf
+        number = math.inf if cast(int, value) > 0 else -math.inf
     if not math.isfinite(number):
         raise ValueError(f"state[{name!r}] must be finite, got {number!r}")
     return number

@@ -248,6 +248,13 @@ def _float_list(values: object, name: str, length: int) -> list[float]:
     for x in values:
         if isinstance(x, bool) or not isinstance(x, numbers.Real):
             raise TypeError(f"state[{name!r}] holds a non-number: {x!r}")
-        if not math.isfinite(x):
-            raise ValueError(f"state[{name!r}] holds a non-finite number: {x!r}")
+        if not _is_finite(x):
+            raise ValueError(f"state[{name!r}] holds a non-finite number: {x!r:.40}")
     return [float(x) for x in values]
+
+
+def _is_finite(x: numbers.Real) -> bool:
+    try:
+        return math.isfinite(x)
+    except OverflowError:  # an int beyond the largest float
+        return False

@@ -86,8 +86,7 @@ def load(path: PathLike) -> Module:
         model = cls(**document["config"])
     except (TypeError, ValueError) as error:
         _fail(path, f"its config does not build a {document['class']}: {error}")
-    _check_parameter_names(path, model, document["parameters"])
-    model.load_state_dict(document["parameters"])
+    _load_parameters(path, model, document["parameters"])
     return model
 
 
@@ -105,8 +104,7 @@ def load_into(model: Module, path: PathLike) -> None:
     ours, theirs = _architecture(model.config()), _architecture(document["config"])
     if ours != theirs:
         _fail(path, f"its architecture {theirs} differs from the model's {ours}")
-    _check_parameter_names(path, model, document["parameters"])
-    model.load_state_dict(document["parameters"])
+    _load_parameters(path, model, document["parameters"])
 
 
 def _write_atomically(path: PathLike, write: Callable[[TextIO], None]) -> None:
@@ -164,10 +162,6 @@ def _read(path: PathLike) -> dict[str, Any]:
     parameters = document["parameters"]
     if not isinstance(parameters, dict):
         _fail(path, f'its "parameters" must be an object, got {type(parameters).__name__}')
-    for name, value in parameters.items():
-        # bool is an int in Python, but true/false is no parameter value
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            _fail(path, f"parameter {name!r} is {value!r}, not a finite number")
     return document
 
 
@@ -175,12 +169,12 @@ def _reject_constant(name: str) -> NoReturn:
     raise ValueError(f"it holds {name}, but parameters must be finite numbers")
 
 
-def _check_parameter_names(path: PathLike, model: Module, parameters: dict[str, Any]) -> None:
-    expected = model.state_dict()
-    missing = [name for name in expected if name not in parameters]
-    unexpected = [name for name in parameters if name not in expected]
-    if missing or unexpected:
-        _fail(path, f"its parameters do not fit the model: missing {missing}, unexpected {unexpected}")
+def _load_parameters(path: PathLike, model: Module, parameters: dict[str, Any]) -> None:
+    # load_state_dict checks names and values before it changes anything
+    try:
+        model.load_state_dict(parameters)
+    except (TypeError, ValueError) as error:
+        _fail(path, f"its parameters do not fit the model: {error}")
 
 
 def _architecture(config: dict[str, Any]) -> dict[str, Any]:

@@ -359,6 +359,7 @@ def test_state_dict_round_trips_parameter_values() -> None:
         (lambda s: s.update(extra=1.0), ValueError, r"unexpected \['extra'\]"),
         (lambda s: s.update({"layers.0.neurons.0.b": "0.5"}), TypeError, "must be a real number, got str"),
         (lambda s: s.update({"layers.1.neurons.0.b": math.nan}), ValueError, "must be finite, got nan"),
+        (lambda s: s.update({"layers.1.neurons.0.b": -(10**400)}), ValueError, "must be finite, got -inf"),
     ],
 )
 def test_a_bad_state_is_rejected_before_any_parameter_changes(

@@ -312,6 +312,7 @@ def test_state_dict_lets_training_resume_exactly(make: Callable[[list[Value]], O
         (lambda s: s.update(steps=-1), ValueError, r"state\['steps'\] must be an int >= 0, got -1"),
         (lambda s: s.update(exp_avg=[1.0]), ValueError, r"state\['exp_avg'\] must be a list of 2 numbers"),
         (lambda s: s.update(exp_avg_sq=[1.0, math.inf]), ValueError, "non-finite number: inf"),
+        (lambda s: s.update(exp_avg_sq=[1.0, 10**400]), ValueError, "non-finite number: 1000"),
         (lambda s: s.update(exp_avg=[1.0, "x"]), TypeError, "non-number: 'x'"),
     ],
 )

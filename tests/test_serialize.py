@@ -127,11 +127,11 @@ def _saved(tmp_path: Path) -> Path:
         (lambda p: _rewrite(p, lambda d: d.update(parameters=[])), '"parameters" must be an object'),
         (
             lambda p: _rewrite(p, lambda d: d["parameters"].update({"layers.0.neurons.0.b": "0.5"})),
-            "parameter 'layers.0.neurons.0.b' is '0.5', not a finite number",
+            r"state\['layers.0.neurons.0.b'\] must be a real number, got str: '0.5'",
         ),
         (
             lambda p: _rewrite(p, lambda d: d["parameters"].update({"layers.0.neurons.0.b": True})),
-            "is True, not a finite number",
+            "must be a real number, got bool: True",
         ),
         (
             lambda p: p.write_text(
@@ -140,6 +140,12 @@ def _saved(tmp_path: Path) -> Path:
             "holds NaN",
         ),
         (lambda p: _rewrite(p, lambda d: d["parameters"].pop("layers.1.neurons.0.b")), "missing"),
+        (
+            lambda p: p.write_text(
+                p.read_text().replace('"layers.0.neurons.0.b": 0.0', '"layers.0.neurons.0.b": 1' + "0" * 400)
+            ),
+            r"state\['layers.0.neurons.0.b'\] must be finite, got inf",
+        ),
         (lambda p: _rewrite(p, lambda d: d["parameters"].update(extra=1.0)), r"unexpected \['extra'\]"),
         (lambda p: _rewrite(p, lambda d: d["config"].update(nouts=[3, 2])), "missing .*layers.1.neurons.1"),
         (lambda p: _rewrite(p, lambda d: d["config"].update(nouts=[0])), "its config does not build a MLP"),
