@@ -12,6 +12,7 @@ import csv
 import gzip
 import io
 import math
+import numbers
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -35,9 +36,14 @@ class Dataset:
         widths = {len(x) for x in self.X}
         if len(widths) > 1:
             raise ValueError(f"examples must all have the same length, got lengths {sorted(widths)}")
-        bad = [label for label in self.y if not 0 <= label < self.n_classes]
+        # a label of 0.5 would never equal a predicted class: accuracy would read 0
+        bad = [
+            label
+            for label in self.y
+            if not isinstance(label, numbers.Integral) or not 0 <= label < self.n_classes
+        ]
         if bad:
-            raise ValueError(f"labels must be in 0..{self.n_classes - 1}, got {bad[0]!r}")
+            raise ValueError(f"labels must be ints in 0..{self.n_classes - 1}, got {bad[0]!r}")
 
     def __len__(self) -> int:
         return len(self.y)
@@ -45,7 +51,7 @@ class Dataset:
     @property
     def n_features(self) -> int:
         """The length of each example (0 for an empty dataset)."""
-        return len(self.X[0]) if self.X else 0
+        return len(self.X[0]) if len(self.X) else 0  # len: a numpy X has no truth value
 
     def split(self, test_fraction: float = 0.2, seed: int = 0) -> tuple[Dataset, Dataset]:
         """Shuffle with ``seed`` and cut into (train, test); ``test_fraction`` of the examples test.

@@ -108,7 +108,7 @@ def test_split_partitions_the_examples() -> None:
         (lambda: data.blobs(10, centers=[[0.0], [1.0, 2.0]]), "centers must be .* of one dimension"),
         (lambda: Dataset([[1.0]], [0, 1], 2), "X has 1 examples but y has 2 labels"),
         (lambda: Dataset([[1.0], [1.0, 2.0]], [0, 1], 2), "same length, got lengths \\[1, 2\\]"),
-        (lambda: Dataset([[1.0]], [2], 2), "labels must be in 0..1, got 2"),
+        (lambda: Dataset([[1.0]], [2], 2), "labels must be ints in 0..1, got 2"),
         (lambda: Dataset([[1.0]], [0], 1).split(1.5), "test_fraction must be between 0 and 1, got 1.5"),
     ],
 )
@@ -157,3 +157,14 @@ def test_split_keeps_every_example_once(n: int, fraction: float, seed: int) -> N
     assert len(test) == round(fraction * n)
     assert sorted(x[0] for x in train.X + test.X) == [float(i) for i in range(n)]
     assert dataset.split(fraction, seed=seed) == (train, test)
+
+
+def test_a_label_that_is_not_an_int_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"labels must be ints in 0..1, got 0.5"):
+        Dataset([[0.0], [1.0]], [0, 0.5], n_classes=2)  # type: ignore[list-item]
+
+
+def test_numpy_arrays_make_a_dataset() -> None:
+    import numpy
+    dataset = Dataset(numpy.zeros((3, 2)), numpy.array([0, 1, 0]), n_classes=2)
+    assert (len(dataset), dataset.n_features) == (3, 2)
