@@ -166,5 +166,6 @@ def test_a_label_that_is_not_an_int_is_refused() -> None:
 
 def test_numpy_arrays_make_a_dataset() -> None:
     import numpy
+
     dataset = Dataset(numpy.zeros((3, 2)), numpy.array([0, 1, 0]), n_classes=2)
     assert (len(dataset), dataset.n_features) == (3, 2)
