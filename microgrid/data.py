@@ -188,8 +188,8 @@ GENERATORS: dict[str, Callable[..., Dataset]] = {
 
 
 def _check_counts(n: int, noise: float) -> None:
-    if n < 0:
-        raise ValueError(f"n (the number of examples) must be non-negative, got {n}")
+    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+        raise ValueError(f"n (the number of examples) must be a non-negative int, got {n!r}")
     if not noise >= 0.0:  # also catches nan
         raise ValueError(f"noise must be non-negative, got {noise!r}")
 

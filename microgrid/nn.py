@@ -165,7 +165,7 @@ class Neuron(Module):
         A single input may be given bare. Raises ``ValueError`` when the number
         of inputs is not ``nin``.
         """
-        inputs = [x] if isinstance(x, (Value, int, float)) else x
+        inputs = [x] if isinstance(x, (Value, int, float, numbers.Real)) else x  # numpy scalars too
         if len(inputs) != self.nin:
             raise ValueError(f"{self!r} expects {self.nin} inputs, got {len(inputs)}")
         total = weighted_sum(self.w, inputs, self.b)  # one node, not a product per input
@@ -334,7 +334,7 @@ def _leaves(x: Sequence[Value | float] | Value | float) -> Sequence[Value] | Val
     """Plain-number inputs as leaf Values (Values pass through): one node per input."""
     if isinstance(x, Value):
         return x
-    if isinstance(x, (int, float)):
+    if isinstance(x, (int, float, numbers.Real)):  # numpy scalars too
         return Value(x)
     return [xi if isinstance(xi, Value) else Value(xi) for xi in x]
 

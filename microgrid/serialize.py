@@ -81,6 +81,10 @@ def load(path: PathLike) -> Module:
     ``OSError`` when it cannot be read.
     """
     document = _read(path)
+    # before building anything: a file may not ask for more parameters than it holds
+    described, held = _parameter_count(document["class"], document["config"]), len(document["parameters"])
+    if described is not None and described > held:
+        _fail(path, f"its config describes {described} parameters but it holds only {held}: some are missing")
     cls = MODEL_CLASSES[document["class"]]
     try:
         model = cls(**document["config"])
@@ -175,6 +179,21 @@ def _load_parameters(path: PathLike, model: Module, parameters: dict[str, Any]) 
         model.load_state_dict(parameters)
     except (TypeError, ValueError) as error:
         _fail(path, f"its parameters do not fit the model: {error}")
+
+
+def _parameter_count(name: str, config: dict[str, Any]) -> int | None:
+    """The parameters a config describes (weights and a bias per neuron); None if it is malformed."""
+    try:
+        sizes = {
+            "Neuron": lambda: [config["nin"], 1],
+            "Layer": lambda: [config["nin"], config["nout"]],
+            "MLP": lambda: [config["nin"], *config["nouts"]],
+        }[name]()
+        if not all(isinstance(n, int) and not isinstance(n, bool) for n in sizes):
+            return None
+    except (KeyError, TypeError):
+        return None  # the constructor reports what is wrong with it
+    return int(sum((nin + 1) * nout for nin, nout in zip(sizes, sizes[1:])))
 
 
 def _architecture(config: dict[str, Any]) -> dict[str, Any]:

@@ -9,6 +9,8 @@ a trained model without recording any graph.
 
 from __future__ import annotations
 
+import math
+import numbers
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -85,8 +87,7 @@ def linear_schedule(start: float, end: float, steps: int) -> Schedule:
     micrograd's demo uses ``linear_schedule(1.0, 0.1, 100)``: ``1.0 - 0.9 * k / 100``.
     After ``steps`` it stays at ``end``. Raises ValueError unless ``steps`` > 0.
     """
-    if steps <= 0:
-        raise ValueError(f"steps must be positive, got {steps}")
+    steps = _positive(steps, "steps")
     return lambda k: start + (end - start) * min(k, steps) / steps
 
 
@@ -139,8 +140,8 @@ def fit(
     size = min(size, len(data))
     batches_per_epoch = -(-len(data) // size)  # ceiling division: the last batch may be smaller
     total_steps = _total_steps(epochs, steps, batches_per_epoch)
-    if l2 < 0.0:
-        raise ValueError(f"l2 must be non-negative, got {l2!r}")
+    if isinstance(l2, bool) or not isinstance(l2, numbers.Real) or not 0.0 <= l2 < math.inf:
+        raise ValueError(f"l2 must be a non-negative finite number, got {l2!r}")
 
     history = History()
     rng = random.Random(seed)
@@ -234,9 +235,7 @@ def _optimizer(
         return optimizer
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer {optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
-    rate = DEFAULT_LR[optimizer] if lr is None else lr
-    if not callable(rate) and not rate > 0.0:
-        raise ValueError(f"lr must be positive, got {rate!r}")
+    rate = DEFAULT_LR[optimizer] if lr is None else lr  # checked by the optimizer
     if optimizer == "adam":
         return optim.Adam(model.parameters(), lr=rate)
     return optim.SGD(model.parameters(), lr=rate)

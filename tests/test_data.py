@@ -100,7 +100,7 @@ def test_split_partitions_the_examples() -> None:
 @pytest.mark.parametrize(
     ("call", "message"),
     [
-        (lambda: data.moons(-1), r"n \(the number of examples\) must be non-negative, got -1"),
+        (lambda: data.moons(-1), r"n \(the number of examples\) must be a non-negative int, got -1"),
         (lambda: data.moons(10, noise=-0.1), "noise must be non-negative, got -0.1"),
         (lambda: data.circles(10, factor=1.5), "factor .* must be between 0 and 1, got 1.5"),
         (lambda: data.spiral(10, classes=0), "classes must be positive, got 0"),
@@ -169,3 +169,8 @@ def test_numpy_arrays_make_a_dataset() -> None:
 
     dataset = Dataset(numpy.zeros((3, 2)), numpy.array([0, 1, 0]), n_classes=2)
     assert (len(dataset), dataset.n_features) == (3, 2)
+
+
+def test_a_dataset_size_must_be_a_whole_number() -> None:
+    with pytest.raises(ValueError, match="must be a non-negative int, got 10.5"):
+        data.moons(10.5)  # type: ignore[arg-type]

@@ -444,3 +444,11 @@ def test_a_layers_neurons_share_one_leaf_per_plain_number_input() -> None:
     outputs = layer([1.0, -2.0])
     inputs_seen = {id(x) for out in outputs for x in out.children[0].children[2:4]}  # relu(weighted_sum)
     assert len(inputs_seen) == 2
+
+
+def test_numpy_scalars_are_inputs_like_numbers() -> None:
+    np = pytest.importorskip("numpy")
+    neuron = Neuron(1, "linear", seed=0)
+    assert neuron(np.float32(2.0)).data == neuron(2.0).data
+    model = MLP(1, [2, 1], seed=0)
+    assert model(np.int64(3)).data == model(3).data

@@ -157,12 +157,12 @@ def test_every_example_is_seen_once_per_epoch(seed: int, batch_size: int) -> Non
     [
         ({"loss": "l1", "steps": 1}, "unknown loss 'l1'; choose one of hinge, binary_cross_entropy"),
         ({"loss": "hinge", "optimizer": "rmsprop", "steps": 1}, "unknown optimizer 'rmsprop'"),
-        ({"loss": "hinge", "lr": -1.0, "steps": 1}, "lr must be positive, got -1.0"),
+        ({"loss": "hinge", "lr": -1.0, "steps": 1}, r"lr must be >= 0 and finite, got -1.0"),
         ({"loss": "hinge"}, "give exactly one of epochs and steps, got epochs=None, steps=None"),
         ({"loss": "hinge", "epochs": 1, "steps": 1}, "give exactly one of epochs and steps"),
         ({"loss": "hinge", "epochs": 0}, "epochs must be a positive integer, got 0"),
         ({"loss": "hinge", "steps": 1, "batch_size": 0}, "batch_size must be a positive integer, got 0"),
-        ({"loss": "hinge", "steps": 1, "l2": -0.1}, "l2 must be non-negative, got -0.1"),
+        ({"loss": "hinge", "steps": 1, "l2": -0.1}, "l2 must be a non-negative finite number, got -0.1"),
         ({"loss": "cross_entropy", "steps": 1}, "cross_entropy needs one output per class"),
     ],
 )
@@ -216,7 +216,7 @@ def test_linear_schedule_is_micrograds_decay() -> None:
     lr = train.linear_schedule(1.0, 0.1, 100)
     assert [lr(k) for k in (0, 50, 99)] == pytest.approx([1.0 - 0.9 * k / 100 for k in (0, 50, 99)])
     assert lr(100) == lr(1000) == pytest.approx(0.1)
-    with pytest.raises(ValueError, match="steps must be positive, got 0"):
+    with pytest.raises(ValueError, match="steps must be a positive integer, got 0"):
         train.linear_schedule(1.0, 0.1, 0)
 
 
@@ -322,3 +322,26 @@ def test_labels_that_accuracy_cannot_read_fail_before_the_first_step() -> None:
             progress=False,
         )
     assert model.state_dict() == before
+
+
+@pytest.mark.parametrize(
+    ("setting", "error", "message"),
+    [
+        ({"l2": "x"}, ValueError, "l2 must be a non-negative finite number, got 'x'"),
+        ({"l2": float("nan")}, ValueError, "l2 must be a non-negative finite number, got nan"),
+        ({"lr": "0.1"}, TypeError, "lr must be a number, got str: '0.1'"),
+    ],
+)
+def test_bad_fit_settings_are_refused_before_training(
+    setting: dict[str, Any], error: type, message: str
+) -> None:
+    model = MLP(2, [3, 1], seed=0)
+    before = model.state_dict()
+    with pytest.raises(error, match=message):
+        train.fit(model, data.moons(10), loss="hinge", steps=1, progress=False, **setting)
+    assert model.state_dict() == before
+
+
+def test_a_linear_schedule_needs_a_whole_number_of_steps() -> None:
+    with pytest.raises(ValueError, match="steps must be a positive integer, got 0.5"):
+        train.linear_schedule(1.0, 0.1, 0.5)  # type: ignore[arg-type]
