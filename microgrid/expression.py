@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import ast
 import math
+import re
+import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -76,6 +78,7 @@ _DESCRIPTIONS = {
     ast.YieldFrom: "yield",
     ast.Slice: "a slice",
 }
+_COMMENT_OR_LINE_BREAK = re.compile(r"#|\\|[^\S \t]")  # a backslash continues a line
 _GRAMMAR = "numbers, variables, + - * / **, unary minus, parentheses and the functions " + ", ".join(
     sorted(FUNCTIONS)
 )
@@ -151,18 +154,26 @@ def parse(text: str) -> Expression:
     """
     if not isinstance(text, str):
         raise TypeError(f"expression must be a str, got {type(text).__name__}")
-    if not text.strip():
+    text = text.strip()
+    if not text:
         raise ExpressionError("the expression is empty")
+    # one line, so that ast's columns (which restart on each line) locate parts in the text
+    unwritten = _COMMENT_OR_LINE_BREAK.search(text)
+    if unwritten:
+        start = unwritten.start()
+        problem = (
+            "a comment is not allowed" if unwritten.group() == "#" else "the expression must be one line"
+        )
+        raise ExpressionError(problem, text, start, start + 1)
     try:
-        tree = ast.parse(text.strip(), mode="eval")
+        tree = ast.parse(text, mode="eval")
     except SyntaxError as error:
         start = (error.offset or 1) - 1
-        raise ExpressionError(
-            f"not a valid expression ({error.msg})", text.strip(), start, start + 1
-        ) from None
-    except (ValueError, RecursionError, MemoryError) as error:
+        raise ExpressionError(f"not a valid expression ({error.msg})", text, start, start + 1) from None
+    except (RecursionError, MemoryError):  # what CPython's parser raises past its depth limit
+        raise ExpressionError("the expression is nested too deeply to parse") from None
+    except ValueError as error:
         raise ExpressionError(f"not a valid expression ({error})") from None
-    text = text.strip()
     variables: list[str] = []
     stack: list[ast.AST] = [tree.body]
     while stack:  # outermost first, so the message names the construct as written
@@ -183,7 +194,8 @@ def parse_assignments(items: Sequence[str]) -> dict[str, float]:
     values: dict[str, float] = {}
     for item in items:
         name, sep, number = item.partition("=")
-        name, number = name.strip(), number.strip()
+        # Python reads identifiers in NFKC form: the expression's fullwidth x is x
+        name, number = unicodedata.normalize("NFKC", name.strip()), number.strip()
         if not sep:
             raise ExpressionError(f"expected NAME=NUMBER, got {item!r}")
         if not name.isidentifier():

@@ -64,6 +64,40 @@ def test_anything_outside_the_grammar_is_refused_pointing_at_it(
     assert f"`{fragment}` at column {column}" in str(caught.value)
 
 
+@pytest.mark.parametrize(
+    ("text", "problem", "column"),
+    [
+        ("x # the input", "a comment is not allowed", 3),
+        ("(x\n+ y.z)", "the expression must be one line", 3),
+        ("(x\r\n+ 1)", "the expression must be one line", 3),
+        ("x \\\n+ 1", "the expression must be one line", 3),
+    ],
+)
+def test_comments_and_line_breaks_are_refused(text: str, problem: str, column: int) -> None:
+    with pytest.raises(ExpressionError, match=problem) as caught:
+        parse(text)
+    assert caught.value.column == column
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("-" * 10_000 + "x", "nested too deeply"),  # the parser's MemoryError
+        ("x" + " + x" * 10_000, "nested too deeply"),  # the parser's RecursionError
+        ("(" * 5_000 + "x" + ")" * 5_000, "too many nested parentheses"),
+    ],
+)
+def test_too_deep_nesting_is_refused_with_a_message(text: str, problem: str) -> None:
+    with pytest.raises(ExpressionError, match=problem):
+        parse(text)
+
+
+def test_unicode_names_match_their_assignments_as_python_normalizes_them() -> None:
+    expression = parse("\uff58 * \U0001d431")  # fullwidth x, mathematical bold x: both are x
+    assert expression.variables == ("x",)
+    assert parse_assignments(["\uff58=2"]) == {"x": 2.0}
+
+
 def test_a_refused_expression_runs_nothing(tmp_path: Path) -> None:
     target = tmp_path / "created"
     for text in (f"open({str(target)!r}, 'w')", f"__import__('pathlib').Path({str(target)!r}).touch()"):
