@@ -74,7 +74,7 @@ def test_dot_output_needs_no_graphviz_and_images_say_how_to_install_it(tmp_path:
         ("open('pwned', 'w')", "`open` at column 1"),
         ("x + [y for y in x]", "`[y for y in x]` at column 5"),
         ("x # comment", "`#` at column 3"),
-        ("-" * 100_000 + "x", "nested too deeply"),
+        ("x + " + "-" * 100_000 + "x", "nested too deeply"),
     ],
 )
 def test_hostile_expressions_are_refused_with_exit_2_and_run_nothing(
