@@ -493,7 +493,9 @@ def _render(
 ) -> graphviz.Digraph:
     edge_labels = edge_labels or {}
     graph = _drawing_class()(
-        graph_attr={"rankdir": style.rankdir, "fontname": _FONT, "fontsize": "11"},
+        # nslimit bounds dot's placement search, which runs for minutes when one input
+        # feeds hundreds of operations (x + x*x + x*x + ...); small drawings are unchanged
+        graph_attr={"rankdir": style.rankdir, "fontname": _FONT, "fontsize": "11", "nslimit": "1"},
         node_attr={"fontname": _FONT, "fontsize": "11"},
         edge_attr={"fontname": _FONT, "fontsize": "9", "arrowsize": "0.6", "color": "#868e96"},
     )

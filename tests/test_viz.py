@@ -244,6 +244,17 @@ def test_a_graph_past_max_nodes_is_refused_at_once_suggesting_collapse() -> None
     assert issubclass(viz.GraphTooLargeError, ValueError)
 
 
+def test_a_long_chain_over_one_shared_input_renders_in_seconds() -> None:
+    x = Value(1.0, "x")
+    y = x
+    for _ in range(80):
+        y = y + x * x  # x feeds 161 operations: dot's default placement takes minutes
+    y.backward()
+    source = viz.draw_dot(y).source
+    run = subprocess.run(["dot", "-Tsvg"], input=source, capture_output=True, text=True, timeout=10)
+    assert run.returncode == 0 and "<svg" in run.stdout
+
+
 def test_a_drawing_displays_in_ipython_as_svg() -> None:
     from IPython.core.formatters import DisplayFormatter
 
