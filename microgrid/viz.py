@@ -333,14 +333,17 @@ class _Scene:
                     users.setdefault(child, []).append(v)
         scene = cls(root, order, names, set(owners), group_of, groups, users)
         if collapse is not None:
-            drawn = sum(1 for v in order if scene.box_of(v) is None) * 2 + sum(
-                1 for g in groups if g.box is g
-            )
+            # a record per Value outside the boxes (and an ellipse for its operation), a node per box
+            drawn = sum(1 + bool(v.op) for v in order if scene.box_of(v) is None)
+            drawn += sum(1 for g in groups if g.box is g)
             if drawn > max_nodes:
+                bigger = (
+                    "" if collapse.lower() == "layer" else "collapse a bigger module (collapse='layer'), "
+                )
                 raise GraphTooLargeError(
                     f"even collapsed by {collapse!r}, the drawing has {drawn} nodes, more than "
-                    f"max_nodes={max_nodes}; collapse a bigger module (collapse='layer'), draw a "
-                    "smaller graph (one sample instead of a batch), or raise max_nodes"
+                    f"max_nodes={max_nodes}; {bigger}draw a smaller graph (one sample instead of "
+                    "a batch), or raise max_nodes"
                 )
         return scene
 

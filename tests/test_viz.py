@@ -217,6 +217,15 @@ def test_collapse_layer_draws_each_layer_as_one_box() -> None:
     assert len(of_class(svg, "edge")) == 2 + 1 + 1 + 1 + 3
 
 
+def test_collapsed_max_nodes_counts_the_nodes_drawn() -> None:
+    model = nn.MLP(2, [3, 1])
+    y = model([Value(0.5, "a"), Value(1.0, "b")])
+    drawn = nodes(svg_of(viz.draw_dot(y, model=model, collapse="layer", max_nodes=4, legend=False)))
+    assert len(drawn) == 4  # a, b (leaves: no operation node) and two layer boxes
+    with pytest.raises(viz.GraphTooLargeError, match="the drawing has 4 nodes, more than max_nodes=3"):
+        viz.draw_dot(y, model=model, collapse="layer", max_nodes=3)
+
+
 def test_collapse_layer_without_a_model_says_to_pass_the_model() -> None:
     _, loss = mlp_loss()
     with pytest.raises(ValueError, match=r"collapse='layer' matches no module.*Neuron.*model="):
