@@ -390,13 +390,7 @@ def _run_draw(args: argparse.Namespace) -> int:
             output.write_text(graph.source)
         else:
             output.write_bytes(graph.pipe(format=extension))
-    except (
-        expression.EvaluationError,
-        ArithmeticError,
-        ValueError,
-        viz.GraphvizNotFoundError,
-        OSError,
-    ) as error:
+    except (ArithmeticError, ValueError, viz.GraphvizNotFoundError, OSError) as error:  # EvaluationError too
         print(f"microgrid draw: error: {error}", file=sys.stderr)
         return 1
     print(f"wrote {output}")
