@@ -324,13 +324,19 @@ def _hidden_sizes(text: str) -> list[int]:
 _DRAW_FORMATS = ("svg", "png", "pdf", "dot", "gv")
 
 
+# a drawing of a typed expression stays readable, and dot lays it out in about a second
+DRAW_MAX_NODES = 300
+
+
 def _add_draw(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     draw = commands.add_parser(
         "draw",
         help="draw an expression's graph with its gradients",
         description="Build the graph of EXPRESSION with the given values, run backward, print "
         "each variable's gradient and draw the graph. Example: "
-        'microgrid draw "tanh(w*x + b)" x=0.5 w=-2 b=1 -o neuron.svg',
+        'microgrid draw "tanh(w*x + b)" x=0.5 w=-2 b=1 -o neuron.svg. '
+        "An expression that starts with - goes after --, options first: "
+        'microgrid draw -o neg.svg -- "-x*y" x=1 y=2',
     )
     draw.add_argument(
         "expression",
@@ -381,7 +387,11 @@ def _run_draw(args: argparse.Namespace) -> int:
     try:
         result.backward()
         graph = viz.draw_dot(
-            result, rankdir=args.rankdir, show_grad=not args.no_grad, shade_grad=args.shade_grad
+            result,
+            rankdir=args.rankdir,
+            show_grad=not args.no_grad,
+            shade_grad=args.shade_grad,
+            max_nodes=DRAW_MAX_NODES,
         )
         print(f"f = {parsed.text} = {viz.format_number(result.data, 6)}")
         for name, leaf in leaves.items():
@@ -390,6 +400,14 @@ def _run_draw(args: argparse.Namespace) -> int:
             output.write_text(graph.source)
         else:
             output.write_bytes(graph.pipe(format=extension))
+    except viz.GraphTooLargeError:
+        print(
+            f"microgrid draw: error: the expression's graph has more than {DRAW_MAX_NODES} nodes, "
+            "more than a drawing can show (and dot lays out slowly); draw big graphs from Python "
+            "with microgrid.viz.draw_dot(..., collapse=...)",
+            file=sys.stderr,
+        )
+        return 2
     except (ArithmeticError, ValueError, viz.GraphvizNotFoundError, OSError) as error:  # EvaluationError too
         print(f"microgrid draw: error: {error}", file=sys.stderr)
         return 1

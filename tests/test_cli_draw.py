@@ -107,3 +107,17 @@ def test_bad_input_and_engine_errors_get_a_clear_message_not_a_traceback(
     assert run.returncode == code
     assert message in run.stderr
     assert "Traceback" not in run.stderr
+
+
+def test_an_expression_too_big_to_draw_is_refused_before_dot_runs(tmp_path: Path) -> None:
+    expression = " + ".join(["x*x"] * 200)  # 400 nodes, past the command's limit of 300
+    result = draw(expression, "x=1", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "more than 300 nodes" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "graph.svg").exists()
+
+
+def test_an_expression_starting_with_minus_goes_after_double_dash(tmp_path: Path) -> None:
+    result = draw("-o", "neg.svg", "--", "-x*y", "x=1", "y=2", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "df/dx = -2" in result.stdout and (tmp_path / "neg.svg").exists()
