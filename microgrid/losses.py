@@ -93,9 +93,9 @@ def l2(params: Iterable[Scalar], alpha: float) -> Value:
     Raises ``ValueError`` for no parameters or a negative or infinite ``alpha``.
     """
     if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real):
-        raise TypeError(f"alpha must be a number, got {type(alpha).__name__}: {alpha!r}")
+        raise TypeError(f"the L2 weight (alpha) must be a number, got {type(alpha).__name__}: {alpha!r}")
     if not 0.0 <= alpha < math.inf:
-        raise ValueError(f"alpha must be non-negative and finite, got {alpha!r}")
+        raise ValueError(f"the L2 weight (alpha) must be non-negative and finite, got {alpha!r}")
     return value_sum([p * p for p in _values(_as_list(params), "params")]) * alpha
 
 

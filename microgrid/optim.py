@@ -45,9 +45,12 @@ class Optimizer:
         if not callable(self.lr):
             return self.lr
         lr = self.lr(self.steps)
-        if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not 0.0 <= lr < math.inf:
-            raise ValueError(f"the lr schedule returned {lr!r} at step {self.steps}; expected a number >= 0")
-        return float(lr)
+        try:
+            return _non_negative(lr, "lr")
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"the lr schedule returned {lr!r} at step {self.steps}; expected a number >= 0"
+            ) from None
 
     @no_grad()
     def step(self) -> None:

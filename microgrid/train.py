@@ -9,8 +9,6 @@ a trained model without recording any graph.
 
 from __future__ import annotations
 
-import math
-import numbers
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -140,8 +138,8 @@ def fit(
     size = min(size, len(data))
     batches_per_epoch = -(-len(data) // size)  # ceiling division: the last batch may be smaller
     total_steps = _total_steps(epochs, steps, batches_per_epoch)
-    if isinstance(l2, bool) or not isinstance(l2, numbers.Real) or not 0.0 <= l2 < math.inf:
-        raise ValueError(f"l2 must be a non-negative finite number, got {l2!r}")
+    if l2:
+        losses.l2(model.parameters(), l2)  # checks the weight before any step, as every step uses it
 
     history = History()
     rng = random.Random(seed)

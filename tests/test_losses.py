@@ -292,7 +292,11 @@ def test_accuracy_of_class_logits_is_the_fraction_whose_largest_logit_is_the_tar
         (lambda: cross_entropy([], 0), ValueError, "logits is empty"),
         (lambda: cross_entropy([[1.0], []], [0, 0]), ValueError, r"logits\[1\] is empty"),
         (lambda: l2([], 0.1), ValueError, "params is empty"),
-        (lambda: l2(values([1.0]), -0.5), ValueError, "alpha must be non-negative and finite, got -0.5"),
+        (
+            lambda: l2(values([1.0]), -0.5),
+            ValueError,
+            r"the L2 weight \(alpha\) must be non-negative and finite, got -0.5",
+        ),
         (lambda: accuracy([1.0], [2]), ValueError, "accuracy labels must be .1/-1 .or 1/0.*got 2 at index 0"),
         (lambda: accuracy([1.0, 2.0], [0, -1]), ValueError, "got 0 at index 0"),
         (lambda: accuracy([[1.0, 2.0]], [2]), ValueError, "class index 2 is out of range for 2 classes"),

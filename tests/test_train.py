@@ -162,7 +162,10 @@ def test_every_example_is_seen_once_per_epoch(seed: int, batch_size: int) -> Non
         ({"loss": "hinge", "epochs": 1, "steps": 1}, "give exactly one of epochs and steps"),
         ({"loss": "hinge", "epochs": 0}, "epochs must be a positive integer, got 0"),
         ({"loss": "hinge", "steps": 1, "batch_size": 0}, "batch_size must be a positive integer, got 0"),
-        ({"loss": "hinge", "steps": 1, "l2": -0.1}, "l2 must be a non-negative finite number, got -0.1"),
+        (
+            {"loss": "hinge", "steps": 1, "l2": -0.1},
+            r"the L2 weight \(alpha\) must be non-negative and finite, got -0.1",
+        ),
         ({"loss": "cross_entropy", "steps": 1}, "cross_entropy needs one output per class"),
     ],
 )
@@ -327,8 +330,12 @@ def test_labels_that_accuracy_cannot_read_fail_before_the_first_step() -> None:
 @pytest.mark.parametrize(
     ("setting", "error", "message"),
     [
-        ({"l2": "x"}, ValueError, "l2 must be a non-negative finite number, got 'x'"),
-        ({"l2": float("nan")}, ValueError, "l2 must be a non-negative finite number, got nan"),
+        ({"l2": "x"}, TypeError, r"the L2 weight \(alpha\) must be a number, got str: 'x'"),
+        (
+            {"l2": float("nan")},
+            ValueError,
+            r"the L2 weight \(alpha\) must be non-negative and finite, got nan",
+        ),
         ({"lr": "0.1"}, TypeError, "lr must be a number, got str: '0.1'"),
     ],
 )
