@@ -6,10 +6,9 @@ import math
 from collections.abc import Callable
 
 import pytest
-import torch
-import torch.nn.functional as F
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
+from torch_oracle import F, needs_torch, torch
 
 from microgrid.engine import Value
 from microgrid.losses import accuracy, binary_cross_entropy, cross_entropy, hinge, l2, mse, sum_squared_error
@@ -93,6 +92,7 @@ def test_gradient_of_mse_is_two_times_the_difference_over_n() -> None:
 # --- against torch.nn.functional, float64 ---
 
 
+@needs_torch
 @few
 @given(st.lists(st.tuples(moderate, moderate), min_size=1, max_size=6))
 def test_mse_value_and_gradient_match_torch(pairs: list[tuple[float, float]]) -> None:
@@ -108,6 +108,7 @@ def test_mse_value_and_gradient_match_torch(pairs: list[tuple[float, float]]) ->
     assert grads(ours) == pytest.approx(theirs.grad.tolist(), rel=1e-12, abs=1e-12)
 
 
+@needs_torch
 @few
 @given(st.lists(st.tuples(moderate, st.sampled_from([0, 1])), min_size=1, max_size=6))
 def test_binary_cross_entropy_value_and_gradient_match_torch(pairs: list[tuple[float, int]]) -> None:
@@ -123,6 +124,7 @@ def test_binary_cross_entropy_value_and_gradient_match_torch(pairs: list[tuple[f
     assert grads(ours) == pytest.approx(theirs.grad.tolist(), rel=1e-12, abs=1e-12)
 
 
+@needs_torch
 @few
 @given(st.integers(1, 4), st.integers(2, 5), st.data())
 def test_cross_entropy_value_and_gradient_match_torch(batch: int, classes: int, data: st.DataObject) -> None:
@@ -140,6 +142,7 @@ def test_cross_entropy_value_and_gradient_match_torch(batch: int, classes: int, 
         assert grads(row) == pytest.approx(expected_grads, rel=1e-10, abs=1e-12)
 
 
+@needs_torch
 @few
 @given(st.lists(st.tuples(moderate, st.sampled_from([1, -1])), min_size=1, max_size=6))
 def test_hinge_value_and_gradient_match_the_formula_in_torch(pairs: list[tuple[float, int]]) -> None:
@@ -156,6 +159,7 @@ def test_hinge_value_and_gradient_match_the_formula_in_torch(pairs: list[tuple[f
     assert grads(ours) == pytest.approx(theirs.grad.tolist(), rel=1e-12, abs=1e-12)
 
 
+@needs_torch
 @few
 @given(st.lists(moderate, min_size=1, max_size=6), st.floats(0.0, 2.0))
 def test_l2_value_and_gradient_match_torch(params: list[float], alpha: float) -> None:

@@ -9,9 +9,9 @@ import random
 import micrograd.engine
 import micrograd.nn
 import pytest
-import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from torch_oracle import needs_torch, torch
 
 from microgrid.engine import Value
 from microgrid.nn import MLP, Layer, Module, Neuron, input_gradients
@@ -205,6 +205,7 @@ def test_values_made_by_a_neuron_carry_the_neuron_as_their_scope() -> None:
     assert model.parameters()[0].scope is None  # parameters are made outside any call
 
 
+@needs_torch
 @settings(max_examples=25, deadline=None)
 @given(st.lists(inputs_in_range, min_size=3, max_size=3), st.integers(0, 2**32 - 1))
 def test_mlp_output_and_parameter_gradients_match_torch(x: list[float], seed: int) -> None:
@@ -447,7 +448,8 @@ def test_a_layers_neurons_share_one_leaf_per_plain_number_input() -> None:
 
 
 def test_numpy_scalars_are_inputs_like_numbers() -> None:
-    np = pytest.importorskip("numpy")
+    import numpy as np
+
     neuron = Neuron(1, "linear", seed=0)
     assert neuron(np.float32(2.0)).data == neuron(2.0).data
     model = MLP(1, [2, 1], seed=0)

@@ -8,9 +8,9 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from torch_oracle import needs_torch, torch
 
 from microgrid.engine import Value, is_grad_enabled
 from microgrid.nn import MLP
@@ -103,6 +103,7 @@ def test_sgd_with_momentum_follows_the_recurrence(
         assert p.data == pytest.approx(expected, rel=1e-12, abs=1e-12)
 
 
+@needs_torch
 @pytest.mark.parametrize(
     "options",
     [
@@ -139,6 +140,7 @@ def test_adam_weight_decay_is_decoupled_from_the_gradient() -> None:
     assert p.data == pytest.approx(2.0 * (1 - 0.05))
 
 
+@needs_torch
 @pytest.mark.parametrize(
     "options",
     [
@@ -155,6 +157,7 @@ def test_adam_matches_torch_adamw_over_many_steps(options: dict[str, Any]) -> No
     assert_same_paths(ours, theirs)
 
 
+@needs_torch
 def test_adam_without_weight_decay_matches_torch_adam() -> None:
     ours = trajectory_ours(lambda ps: Adam(ps, lr=0.05), steps=80)
     theirs = trajectory_torch(lambda ps: torch.optim.Adam(ps, lr=0.05), steps=80)
@@ -173,6 +176,7 @@ def test_a_schedule_is_called_with_the_step_index_from_zero() -> None:
     assert seen == [0, 1, 2]
 
 
+@needs_torch
 @pytest.mark.parametrize(
     ("ours", "theirs"),
     [
