@@ -15,8 +15,8 @@ import numbers
 import operator
 import sys
 import threading
-from collections.abc import Callable, Iterable
-from contextlib import ContextDecorator
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import ContextDecorator, contextmanager
 from typing import Any, Union
 
 Operand = Union["Value", int, float]
@@ -29,6 +29,7 @@ class _ThreadState(threading.local):
 
     paused = 0  # depth of nested no_grad blocks; record a graph only at 0
     scope: object = None  # the object (say, a neuron) whose code is running
+    walking = False  # inside a walk over a graph (see _walked)
 
 
 _state = _ThreadState()
@@ -46,7 +47,18 @@ class Value:
     be dict keys and set members. ``< <= > >=`` compare ``data``.
     """
 
-    __slots__ = ("data", "grad", "label", "children", "op", "const", "scope", "__weakref__")
+    # The operands live in slots, not in a tuple per node: one object per node
+    # instead of two halves the garbage collector's passes over a big graph.
+    # Nearly every operation has one or two children and at most one constant:
+    #   _first, _second  those children (None when absent),
+    #   _const           the constant of a one-child operation (a float) or None.
+    # Any other operation keeps all its children in _many (else ()) and its
+    # constants, as a tuple, in _const. _pending is where a backward pass adds
+    # up the node's gradient (None between passes).
+    __slots__ = (
+        "data", "grad", "label", "op", "scope",
+        "_first", "_second", "_many", "_const", "_pending", "__weakref__",
+    )  # fmt: skip
 
     def __init__(self, data: Any, label: str = "") -> None:
         """Make a leaf from a real number (int, float, numpy scalar).
@@ -61,10 +73,28 @@ class Value:
         self.data: float = data
         self.grad: float = 0.0
         self.label = label
-        self.children: tuple[Value, ...] = ()
         self.op = ""
-        self.const: tuple[float, ...] = ()
         self.scope = _state.scope
+        self._first: Value | None = None
+        self._second: Value | None = None
+        self._many: tuple[Value, ...] = ()
+        self._const: Any = None
+        self._pending: Any = None
+
+    @property
+    def children(self) -> tuple[Value, ...]:
+        """The operand Values, in order (``()`` for a leaf)."""
+        if self._second is not None:
+            return (self._first, self._second)  # type: ignore[return-value]
+        if self._first is not None:
+            return (self._first,)
+        return self._many
+
+    @property
+    def const(self) -> tuple[float, ...]:
+        """The operation's constant operands, in order (``x * 2`` keeps ``(2.0,)``)."""
+        const = self._const
+        return () if const is None else const if type(const) is tuple else (const,)
 
     # --- arithmetic: each returns a new node. A plain-number operand is kept in
     # ``const`` rather than made a leaf: constants get no gradient, and fewer
@@ -72,27 +102,27 @@ class Value:
 
     def __add__(self, other: Operand) -> Value:
         if isinstance(other, Value):
-            return operation(self.data + other.data, (self, other), "+")
-        c = _as_float(other)
-        return operation(self.data + c, (self,), "+", (c,))
+            return _node(self.data + other.data, "+", self, other)
+        c = other if type(other) is float else _as_float(other)
+        return _node(self.data + c, "+", self, None, c)
 
     def __sub__(self, other: Operand) -> Value:
         if isinstance(other, Value):
-            return operation(self.data - other.data, (self, other), "-")
-        c = _as_float(other)
-        return operation(self.data - c, (self,), "-", (c,))
+            return _node(self.data - other.data, "-", self, other)
+        c = other if type(other) is float else _as_float(other)
+        return _node(self.data - c, "-", self, None, c)
 
     def __mul__(self, other: Operand) -> Value:
         if isinstance(other, Value):
-            return operation(self.data * other.data, (self, other), "*")
-        c = _as_float(other)
-        return operation(self.data * c, (self,), "*", (c,))
+            return _node(self.data * other.data, "*", self, other)
+        c = other if type(other) is float else _as_float(other)
+        return _node(self.data * c, "*", self, None, c)
 
     def __truediv__(self, other: Operand) -> Value:
         if isinstance(other, Value):
-            return operation(_divide(self.data, other.data), (self, other), "/")
-        c = _as_float(other)
-        return operation(_divide(self.data, c), (self,), "/", (c,))
+            return _node(_divide(self.data, other.data), "/", self, other)
+        c = other if type(other) is float else _as_float(other)
+        return _node(_divide(self.data, c), "/", self, None, c)
 
     def __pow__(self, exponent: Operand) -> Value:
         if isinstance(exponent, Value):
@@ -103,9 +133,9 @@ class Value:
                     "positive base (the derivative with respect to the exponent is "
                     "out * log(base)); use a plain number as the exponent"
                 )
-            return operation(_power(self.data, exponent.data), (self, exponent), "pow")
+            return _node(_power(self.data, exponent.data), "pow", self, exponent)
         k = _as_float(exponent)
-        return operation(_power(self.data, k), (self,), "**", (k,))
+        return _node(_power(self.data, k), "**", self, None, k)
 
     __radd__ = __add__  # c + x is x + c
     __rmul__ = __mul__
@@ -120,7 +150,7 @@ class Value:
         return Value(base) ** self
 
     def __neg__(self) -> Value:
-        return operation(-self.data, (self,), "neg")
+        return _node(-self.data, "neg", self)
 
     def __abs__(self) -> Value:
         return self.abs()
@@ -130,55 +160,55 @@ class Value:
     def exp(self) -> Value:
         """e ** self. Raises OverflowError above about 709.78."""
         x = self.data
-        return operation(math.exp(x) if x <= _EXP_MAX else math.inf, (self,), "exp")
+        return _node(math.exp(x) if x <= _EXP_MAX else math.inf, "exp", self)
 
     def log(self) -> Value:
         """Natural logarithm. Raises ValueError for a non-positive input."""
         if self.data <= 0.0:
             raise ValueError(f"log is undefined for {self.data!r} (non-positive input)")
-        return operation(math.log(self.data), (self,), "log")
+        return _node(math.log(self.data), "log", self)
 
     def sqrt(self) -> Value:
         """Square root. Raises ValueError for a negative input."""
         if self.data < 0.0:
             raise ValueError(f"sqrt is undefined for {self.data!r} (negative input)")
-        return operation(math.sqrt(self.data), (self,), "sqrt")
+        return _node(math.sqrt(self.data), "sqrt", self)
 
     def tanh(self) -> Value:
         """Hyperbolic tangent; finite for every input."""
-        return operation(math.tanh(self.data), (self,), "tanh")
+        return _node(math.tanh(self.data), "tanh", self)
 
     def sigmoid(self) -> Value:
         """1 / (1 + e ** -self), computed without overflow for any input."""
-        return operation(_sigmoid(self.data), (self,), "sigmoid")
+        return _node(_sigmoid(self.data), "sigmoid", self)
 
     def softplus(self) -> Value:
         """log(1 + e ** self), computed without overflow for any input."""
         x = self.data
         # log1p(e^-|x|) + max(x, 0): the exponent is never positive
-        return operation(math.log1p(math.exp(-abs(x))) + max(x, 0.0), (self,), "softplus")
+        return _node(math.log1p(math.exp(-abs(x))) + max(x, 0.0), "softplus", self)
 
     def relu(self) -> Value:
         """max(0, self); its derivative at 0 is taken as 0, like PyTorch."""
-        return operation(max(self.data, 0.0), (self,), "relu")
+        return _node(max(self.data, 0.0), "relu", self)
 
     def leaky_relu(self, slope: float = 0.01) -> Value:
         """self if positive, else slope * self."""
         k = _as_float(slope)
         x = self.data
-        return operation(x if x > 0.0 else k * x, (self,), "leaky_relu", (k,))
+        return _node(x if x > 0.0 else k * x, "leaky_relu", self, None, k)
 
     def abs(self) -> Value:
         """|self|; its derivative at 0 is taken as 0, like PyTorch."""
-        return operation(abs(self.data), (self,), "abs")
+        return _node(abs(self.data), "abs", self)
 
     def sin(self) -> Value:
         """Sine (radians)."""
-        return operation(math.sin(self.data), (self,), "sin")
+        return _node(math.sin(self.data), "sin", self)
 
     def cos(self) -> Value:
         """Cosine (radians)."""
-        return operation(math.cos(self.data), (self,), "cos")
+        return _node(math.cos(self.data), "cos", self)
 
     # --- comparisons and conversions use data; identity stays the node's ---
 
@@ -222,8 +252,12 @@ class Value:
         accumulate: a second call adds again; zero them between steps. Nothing is
         changed if the pass fails (an overflowing or infinite derivative).
         """
-        for node, g in gradients(self, _as_float(gradient)).items():
-            node.grad += g
+        with _walked(self) as (leaves, operations):
+            self._pending = _as_float(gradient)
+            _chain_rule(leaves, operations, create_graph=False)
+            for nodes in (leaves, operations):
+                for node in nodes:
+                    node.grad += node._pending
 
 
 def _weighted_sum_rule(*operands: Any) -> tuple[Any, ...]:
@@ -275,24 +309,51 @@ def operation(data: float, children: tuple[Value, ...], op: str, const: tuple[fl
 
     Raises OverflowError, naming the operation, for a result too large for a float.
     """
+    children, const = tuple(children), tuple(const)
+    # the shapes of the engine's own operations go in slots, anything else whole
+    if len(children) == 1 and not const:
+        return _node(data, op, children[0])
+    if len(children) == 1 and len(const) == 1 and type(const[0]) is float:
+        return _node(data, op, children[0], None, const[0])
+    if len(children) == 2 and not const:
+        return _node(data, op, children[0], children[1])
+    return _node(data, op, None, None, const or None, children)
+
+
+def _node(
+    data: float,
+    op: str,
+    first: Value | None,
+    second: Value | None = None,
+    const: Any = None,
+    many: tuple[Value, ...] = (),
+) -> Value:
+    # operation() with the operands already in Value's slots: the engine's own
+    # operations call this, on the hot path, positionally and without __init__
     if not -_FLOAT_MAX <= data <= _FLOAT_MAX:  # also false for nan
-        described = _describe_operation(op, [c.data for c in children], const)
+        operands = [c.data for c in (first, second, *many) if c is not None]
+        consts = () if const is None else const if type(const) is tuple else (const,)
+        described = _describe_operation(op, operands, consts)
         raise OverflowError(f"{described} overflows a float (|result| > {_FLOAT_MAX:.4g})")
-    node = _new_value(Value)  # positional and __init__-free: this is the hot path
+    node = _new_value(Value)
     node.data = data
     node.grad = 0.0
     node.label = ""
-    if _state.paused:  # under no_grad: a result, not a node of any graph
-        children, op, const = (), "", ()
-    node.children = children
-    node.op = op
-    node.const = const
     node.scope = _state.scope
+    node._pending = None
+    if _state.paused:  # under no_grad: a result, not a node of any graph
+        op, first, second, const, many = "", None, None, None, ()
+    node.op = op
+    node._first = first
+    node._second = second
+    node._many = many
+    node._const = const
     return node
 
 
 _new_value = object.__new__
 _data_of = operator.attrgetter("data")
+_pending_of = operator.attrgetter("_pending")
 
 
 def value_sum(terms: Iterable[Operand]) -> Value:
@@ -301,7 +362,7 @@ def value_sum(terms: Iterable[Operand]) -> Value:
     Plain numbers become leaves. An empty sum is ``Value(0.0)``.
     """
     children = tuple(t if isinstance(t, Value) else Value(t) for t in terms)
-    return operation(_sum(map(_data_of, children)), children, "sum")
+    return _node(_sum(map(_data_of, children)), "sum", None, None, None, children)
 
 
 def weighted_sum(weights: Iterable[Operand], inputs: Iterable[Operand], bias: Operand = 0.0) -> Value:
@@ -320,30 +381,17 @@ def weighted_sum(weights: Iterable[Operand], inputs: Iterable[Operand], bias: Op
         )
     b = bias if isinstance(bias, Value) else Value(bias)
     products = map(operator.mul, map(_data_of, ws), map(_data_of, xs))
-    return operation(_sum([*products, b.data]), (*ws, *xs, b), "weighted_sum")
+    return _node(_sum([*products, b.data]), "weighted_sum", None, None, None, (*ws, *xs, b))
 
 
 def topological_order(root: Value) -> list[Value]:
     """Every node of root's graph, each after all of its children (root last).
 
-    Iterative depth-first search with an explicit stack: no recursion, so a
-    graph of any depth works at the default recursion limit.
+    The leaves come first, then the operations in depth-first order. No
+    recursion: a graph of any depth works at the default recursion limit.
     """
-    order: list[Value] = []
-    visited: set[Value] = set()
-    stack: list[Value | None] = [root]
-    while stack:
-        node = stack.pop()
-        if node is None:  # marker: everything above the node is placed
-            order.append(stack.pop())  # type: ignore[arg-type]
-        elif node not in visited:
-            visited.add(node)
-            if node.children:
-                stack += (node, None)
-                stack += node.children
-            else:
-                order.append(node)
-    return order
+    with _walked(root) as (leaves, operations):
+        return leaves + operations
 
 
 def gradients(output: Value, seed: Any = 1.0, *, create_graph: bool = False) -> dict[Value, Any]:
@@ -355,31 +403,92 @@ def gradients(output: Value, seed: Any = 1.0, *, create_graph: bool = False) -> 
     Raises OverflowError or ZeroDivisionError, naming the node, when a
     gradient overflows or a derivative is infinite.
     """
-    grads: dict[Value, Any] = {output: seed}
+    with _walked(output) as (leaves, operations):
+        output._pending = seed
+        _chain_rule(leaves, operations, create_graph)
+        return {node: node._pending for nodes in (leaves, operations) for node in nodes}
+
+
+# A walk marks each node by setting its _pending to this very float. Compared
+# by identity, it tells a recorded (create_graph) gradient to start from the
+# first term that arrives rather than record "0 + term".
+_NOTHING_YET = 0.0
+_one_walk_at_a_time = threading.Lock()
+
+
+@contextmanager
+def _walked(root: Value) -> Iterator[tuple[list[Value], list[Value]]]:
+    # Yields root's graph as (leaves, operations each after its operands), by
+    # an iterative depth-first search. Nodes are marked in their _pending slot:
+    # faster than a set, and where backward adds up their gradients. So walks
+    # take turns across threads, and every mark is cleared on the way out,
+    # come what may.
+    if _state.walking:
+        raise RuntimeError("a backward pass cannot run inside another (from a derivative rule?)")
+    with _one_walk_at_a_time:
+        _state.walking = True
+        leaves: list[Value] = []
+        operations: list[Value] = []
+        stack: list[Value | None] = [root]
+        try:
+            while stack:
+                node = stack.pop()
+                if node is None:  # marker: everything above the node is placed
+                    operations.append(stack.pop())  # type: ignore[arg-type]
+                elif node._pending is None:  # not reached before, from another path
+                    node._pending = _NOTHING_YET
+                    first = node._first  # the slots, not .children: this is the hot path
+                    if first is not None:
+                        stack += (node, None, first)
+                        if node._second is not None:
+                            stack.append(node._second)
+                    elif node._many:
+                        stack += (node, None)
+                        stack += node._many
+                    else:
+                        leaves.append(node)
+            yield leaves, operations
+        finally:
+            for nodes in (leaves, operations, stack):  # the stack: if interrupted
+                for node in nodes:
+                    if node is not None:
+                        node._pending = None
+            _state.walking = False
+
+
+def _chain_rule(leaves: list[Value], operations: list[Value], create_graph: bool) -> None:
+    # Adds each operation's gradient, times its local derivatives, into its
+    # children's _pending: outputs first, so a node's gradient is complete
+    # before it is passed on. Raises on the first gradient out of range.
     try:
-        for node in reversed(topological_order(output)):  # outputs before inputs
-            g = grads[node]
+        for node in reversed(operations):
+            g = node._pending
             if not -_FLOAT_MAX <= g <= _FLOAT_MAX:
                 break
-            children = node.children
-            if not children:
-                continue
             rule = RULES[node.op]
-            if create_graph:
-                local_grads = rule(node, *children, *node.const)
-            elif len(children) == 2:
-                # one and two children (nearly every node) spelled out: building
-                # argument tuples would cost more than the rule itself
-                local_grads = rule(node.data, children[0].data, children[1].data)
-            elif len(children) == 1:
-                local_grads = rule(node.data, children[0].data, *node.const)
+            first, second, const = node._first, node._second, node._const
+            if create_graph or first is None:  # any operation, on Values or floats
+                children = node.children
+                local_grads = rule(node, *children, *node.const) if create_graph else local_derivatives(node)
+                for child, local in zip(children, local_grads):
+                    pending = child._pending
+                    child._pending = local * g if pending is _NOTHING_YET else pending + local * g
+            # On floats, the shapes in slots (one or two children, at most one
+            # constant: nearly every node) spelled out, as most time goes here.
+            elif second is not None:
+                d_first, d_second = rule(node.data, first.data, second.data)
+                first._pending += d_first * g
+                second._pending += d_second * g
+            elif const is None:
+                first._pending += rule(node.data, first.data)[0] * g
             else:
-                local_grads = local_derivatives(node)
-            for child, local in zip(children, local_grads):
-                # the chain rule; the paths through a node add up
-                grads[child] = grads[child] + local * g if child in grads else local * g
+                first._pending += rule(node.data, first.data, const)[0] * g
         else:
-            return grads
+            # the operations were checked on the way; this is for the leaves
+            if all(map(math.isfinite, map(_pending_of, leaves))):
+                return
+            node = next(node for node in leaves if not math.isfinite(node._pending))
+            g = node._pending
     except ZeroDivisionError:
         raise ZeroDivisionError(
             f"the derivative of {_describe(node)} is infinite (at the edge of its domain)"
