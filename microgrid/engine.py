@@ -252,9 +252,9 @@ class Value:
         accumulate: a second call adds again; zero them between steps. Nothing is
         changed if the pass fails (an overflowing or infinite derivative).
         """
-        with _walked(self) as (leaves, operations):
+        with _walked(self) as (leaves, operations, mark):
             self._pending = _as_float(gradient)
-            _chain_rule(leaves, operations, create_graph=False)
+            _chain_rule(leaves, operations, mark, create_graph=False)
             for nodes in (leaves, operations):
                 for node in nodes:
                     node.grad += node._pending
@@ -390,7 +390,7 @@ def topological_order(root: Value) -> list[Value]:
     The leaves come first, then the operations in depth-first order. No
     recursion: a graph of any depth works at the default recursion limit.
     """
-    with _walked(root) as (leaves, operations):
+    with _walked(root) as (leaves, operations, _):
         return leaves + operations
 
 
@@ -403,40 +403,37 @@ def gradients(output: Value, seed: Any = 1.0, *, create_graph: bool = False) -> 
     Raises OverflowError or ZeroDivisionError, naming the node, when a
     gradient overflows or a derivative is infinite.
     """
-    with _walked(output) as (leaves, operations):
+    with _walked(output) as (leaves, operations, mark):
         output._pending = seed
-        _chain_rule(leaves, operations, create_graph)
+        _chain_rule(leaves, operations, mark, create_graph)
         return {node: node._pending for nodes in (leaves, operations) for node in nodes}
 
 
-# A walk marks each node by setting its _pending to this very float. Compared
-# by identity, it tells a recorded (create_graph) gradient to start from the
-# first term that arrives rather than record "0 + term".
-_NOTHING_YET = 0.0
 _one_walk_at_a_time = threading.Lock()
 
 
 @contextmanager
-def _walked(root: Value) -> Iterator[tuple[list[Value], list[Value]]]:
-    # Yields root's graph as (leaves, operations each after its operands), by
-    # an iterative depth-first search. Nodes are marked in their _pending slot:
-    # faster than a set, and where backward adds up their gradients. So walks
-    # take turns across threads, and every mark is cleared on the way out,
-    # come what may.
-    if _state.walking:
+def _walked(root: Value) -> Iterator[tuple[list[Value], list[Value], float]]:
+    # Yields root's graph as (leaves, operations each after its operands, mark)
+    # by an iterative depth-first search. Each node reached gets _pending =
+    # mark: faster than a set, and a zero for backward to add gradients to.
+    # The mark is a new float each walk, known by identity, so marks left by
+    # an interrupted walk are not this one's. Walks take turns across threads.
+    if _state.walking and _one_walk_at_a_time.locked():
         raise RuntimeError("a backward pass cannot run inside another (from a derivative rule?)")
     with _one_walk_at_a_time:
-        _state.walking = True
+        mark = float(0)
         leaves: list[Value] = []
         operations: list[Value] = []
         stack: list[Value | None] = [root]
         try:
+            _state.walking = True
             while stack:
                 node = stack.pop()
                 if node is None:  # marker: everything above the node is placed
                     operations.append(stack.pop())  # type: ignore[arg-type]
-                elif node._pending is None:  # not reached before, from another path
-                    node._pending = _NOTHING_YET
+                elif node._pending is not mark:  # not reached before, from another path
+                    node._pending = mark
                     first = node._first  # the slots, not .children: this is the hot path
                     if first is not None:
                         stack += (node, None, first)
@@ -447,16 +444,15 @@ def _walked(root: Value) -> Iterator[tuple[list[Value], list[Value]]]:
                         stack += node._many
                     else:
                         leaves.append(node)
-            yield leaves, operations
+            yield leaves, operations, mark
         finally:
-            for nodes in (leaves, operations, stack):  # the stack: if interrupted
-                for node in nodes:
-                    if node is not None:
-                        node._pending = None
             _state.walking = False
+            for nodes in (leaves, operations):
+                for node in nodes:
+                    node._pending = None  # drop the gradients (and, recorded, their graphs)
 
 
-def _chain_rule(leaves: list[Value], operations: list[Value], create_graph: bool) -> None:
+def _chain_rule(leaves: list[Value], operations: list[Value], mark: float, create_graph: bool) -> None:
     # Adds each operation's gradient, times its local derivatives, into its
     # children's _pending: outputs first, so a node's gradient is complete
     # before it is passed on. Raises on the first gradient out of range.
@@ -472,7 +468,8 @@ def _chain_rule(leaves: list[Value], operations: list[Value], create_graph: bool
                 local_grads = rule(node, *children, *node.const) if create_graph else local_derivatives(node)
                 for child, local in zip(children, local_grads):
                     pending = child._pending
-                    child._pending = local * g if pending is _NOTHING_YET else pending + local * g
+                    # the first term replaces the mark: a recorded sum never records "0 + term"
+                    child._pending = local * g if pending is mark else pending + local * g
             # On floats, the shapes in slots (one or two children, at most one
             # constant: nearly every node) spelled out, as most time goes here.
             elif second is not None:
@@ -520,11 +517,9 @@ def grad(output: Value, inputs: Value | Iterable[Value], *, create_graph: bool =
     are leaves.
     """
     inputs = [inputs] if isinstance(inputs, Value) else list(inputs)
-    if create_graph:
-        grads = gradients(output, Value(1.0), create_graph=True)
-        return [grads[x] if x in grads else Value(0.0) for x in inputs]
-    grads = gradients(output)
-    return [Value(grads.get(x, 0.0)) for x in inputs]
+    grads = gradients(output, Value(1.0) if create_graph else 1.0, create_graph=create_graph)
+    found = [grads.get(x, 0.0) for x in inputs]
+    return [g if isinstance(g, Value) else Value(g) for g in found]
 
 
 class no_grad(ContextDecorator):

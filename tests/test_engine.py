@@ -7,6 +7,7 @@ test_engine_oracles.py.
 
 from __future__ import annotations
 
+import _thread
 import gc
 import math
 import sys
@@ -434,6 +435,112 @@ def test_saturating_functions_are_finite_and_exact_at_plus_minus_1000(
     out.backward()
     assert out.data == value(x)  # exact in float: e**-1000 is far below an ulp
     assert v.grad == slope(x)
+
+
+# --- the backward pass itself: its order, threads, interruptions, operations of any shape ----
+
+
+def test_topological_order_lists_the_leaves_then_each_operation_after_its_operands() -> None:
+    a, b = Value(1.0, label="a"), Value(2.0, label="b")
+    shared = a * b
+    out = (shared + a).tanh() * shared
+    order = topological_order(out)
+    assert len(order) == len(set(order)) == 6 and order[-1] is out
+    assert set(order[:2]) == {a, b}  # the leaves, then the operations
+    for position, node in enumerate(order):
+        assert all(order.index(child) < position for child in node.children)
+
+
+def _shared_weights_and_two_losses(size: int) -> tuple[list[Value], Value, Value]:
+    weights = [Value(0.001 * i) for i in range(size)]
+    first = value_sum(w * w for w in weights)  # d/dw = 2w
+    second = value_sum(w * 3.0 for w in weights)  # d/dw = 3
+    return weights, first, second
+
+
+def test_backward_passes_in_two_threads_over_shared_weights_both_count() -> None:
+    weights, first, second = _shared_weights_and_two_losses(2_000)
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible, mid-pass
+    try:
+        threads = [
+            threading.Thread(target=lambda loss=loss: [loss.backward() for _ in range(20)])
+            for loss in (first, second)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert [w.grad for w in weights] == pytest.approx([20 * (2 * w.data + 3.0) for w in weights])
+
+
+def test_a_backward_pass_inside_a_derivative_rule_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    from microgrid.engine import RULES, operation
+
+    def meddling_rule(out: float, x: float) -> tuple[float]:
+        inner.backward()
+        return (1.0,)
+
+    monkeypatch.setitem(RULES, "meddle", meddling_rule)
+    x = Value(2.0)
+    inner = x * x
+    with pytest.raises(RuntimeError, match="cannot run inside another"):
+        operation(2.0, (x,), "meddle").backward()
+    assert x.grad == 0.0
+    inner.backward()  # the graph and the engine are as they were
+    assert x.grad == 4.0
+
+
+@pytest.fixture(scope="module")
+def big_sum_of_products() -> tuple[list[Value], list[Value], Value]:
+    ws = [Value(0.001 * (i % 97)) for i in range(30_000)]
+    xs = [Value(0.002 * (i % 89) - 0.05) for i in range(30_000)]
+    return ws, xs, sum((w * x for w, x in zip(ws, xs)), Value(0.0))
+
+
+@pytest.mark.parametrize("delay", [0.001 * k for k in (1, 3, 6, 10, 15, 20, 25, 30, 35, 40, 50, 60)])
+def test_a_backward_interrupted_by_ctrl_c_leaves_the_graph_ready_for_the_next(
+    delay: float, big_sum_of_products: tuple[list[Value], list[Value], Value]
+) -> None:
+    # Ctrl-C (a real KeyboardInterrupt, from another thread) lands somewhere in
+    # the walk, the chain rule or the bookkeeping: the walk marks nodes in place,
+    # and no mark it leaves behind may mislead the next pass.
+    ws, xs, total = big_sum_of_products
+    ctrl_c = threading.Timer(delay, _thread.interrupt_main)
+    try:
+        ctrl_c.start()
+        total.backward()
+        ctrl_c.join()  # when backward was faster, the interrupt lands here
+    except KeyboardInterrupt:
+        ctrl_c.join()
+    for node in topological_order(total):
+        node.grad = 0.0
+    total.backward()
+    assert [w.grad for w in ws] == [x.data for x in xs]
+    assert [x.grad for x in xs] == [w.data for w in ws]
+
+
+def test_operations_of_any_shape_keep_their_operands_and_differentiate(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from microgrid.engine import RULES, operation
+
+    # lerp(a, b, t) = a + t (b - a): two children and a constant
+    monkeypatch.setitem(RULES, "lerp", lambda out, a, b, t: (1 - t, t))
+    monkeypatch.setitem(RULES, "affine", lambda out, x, k, c: (k,))  # k x + c: two constants
+    monkeypatch.setitem(RULES, "product3", lambda out, x, y, z: (y * z, x * z, x * y))
+    a, b, c = Value(2.0), Value(5.0), Value(-1.0)
+    lerp = operation(a.data + 0.25 * (b.data - a.data), (a, b), "lerp", (0.25,))
+    affine = operation(3 * a.data + 1, (a,), "affine", (3, 1.0))
+    product = operation(a.data * b.data * c.data, (a, b, c), "product3")
+    assert (lerp.children, lerp.const) == ((a, b), (0.25,))
+    assert (affine.children, affine.const) == ((a,), (3, 1.0))
+    assert (product.children, product.const) == ((a, b, c), ())
+    assert [d.data for d in grad(lerp + affine + product, [a, b, c])] == [0.75 + 3 - 5.0, 0.25 - 2.0, 10.0]
+    (d2,) = grad(grad(product * a, a, create_graph=True)[0], a)  # d2/da2 of a^2 b c = 2 b c
+    assert d2.data == -10.0
 
 
 # --- deep graphs and memory -------------------------------------------------------------
