@@ -47,18 +47,30 @@ class Value:
     be dict keys and set members. ``< <= > >=`` compare ``data``.
     """
 
-    # The operands live in slots, not in a tuple per node: one object per node
-    # instead of two halves the garbage collector's passes over a big graph.
+    # Everything lives in slots, and a slot a node does not need stays empty
+    # (not even None): the garbage collector passes over every live node again
+    # and again while a big graph is built, and each filled slot costs it time.
     # Nearly every operation has one or two children and at most one constant:
-    #   _first, _second  those children (None when absent),
-    #   _const           the constant of a one-child operation (a float) or None.
-    # Any other operation keeps all its children in _many (else ()) and its
-    # constants, as a tuple, in _const. _pending is where a backward pass adds
-    # up the node's gradient (None between passes).
+    #   _first, _second  those children (_second None for one child);
+    #   _const           a one-child operation's constant (a float) or None.
+    # Any other operation has _first None, all its children in _many and its
+    # constants, as a tuple, in _const. A leaf has _first None and op "".
+    # _label and _scope are filled only when there is one; _pending is where
+    # a backward pass adds up the node's gradient.
     __slots__ = (
-        "data", "grad", "label", "op", "scope",
-        "_first", "_second", "_many", "_const", "_pending", "__weakref__",
+        "data", "grad", "op", "_first", "_second", "_const", "_many",
+        "_pending", "_label", "_scope", "__weakref__",
     )  # fmt: skip
+    data: float
+    grad: float
+    op: str
+    _first: Value | None
+    _second: Value | None
+    _const: Any
+    _many: tuple[Value, ...]
+    _pending: Any
+    _label: str
+    _scope: object
 
     def __init__(self, data: Any, label: str = "") -> None:
         """Make a leaf from a real number (int, float, numpy scalar).
@@ -70,30 +82,44 @@ class Value:
             data = _as_float(data)
         if not -_FLOAT_MAX <= data <= _FLOAT_MAX:  # also false for nan
             raise ValueError(f"Value needs a finite number, got {data!r}")
-        self.data: float = data
-        self.grad: float = 0.0
-        self.label = label
+        self.data = data
+        self.grad = 0.0
         self.op = ""
-        self.scope = _state.scope
-        self._first: Value | None = None
-        self._second: Value | None = None
-        self._many: tuple[Value, ...] = ()
-        self._const: Any = None
-        self._pending: Any = None
+        self._first = None
+        self._pending = None
+        if label:
+            self._label = label
+        scope = _state.scope
+        if scope is not None:
+            self._scope = scope
+
+    @property
+    def label(self) -> str:
+        """A name for drawings ("" when it has none)."""
+        return getattr(self, "_label", "")
+
+    @label.setter
+    def label(self, name: str) -> None:
+        self._label = name
+
+    @property
+    def scope(self) -> object:
+        """What owned the code that made this node (a neuron, say), or None."""
+        return getattr(self, "_scope", None)
 
     @property
     def children(self) -> tuple[Value, ...]:
         """The operand Values, in order (``()`` for a leaf)."""
-        if self._second is not None:
-            return (self._first, self._second)  # type: ignore[return-value]
-        if self._first is not None:
-            return (self._first,)
-        return self._many
+        first = self._first
+        if first is None:
+            return getattr(self, "_many", ())
+        second = self._second
+        return (first,) if second is None else (first, second)
 
     @property
     def const(self) -> tuple[float, ...]:
         """The operation's constant operands, in order (``x * 2`` keeps ``(2.0,)``)."""
-        const = self._const
+        const = getattr(self, "_const", None)
         return () if const is None else const if type(const) is tuple else (const,)
 
     # --- arithmetic: each returns a new node. A plain-number operand is kept in
@@ -258,6 +284,7 @@ class Value:
             for nodes in (leaves, operations):
                 for node in nodes:
                     node.grad += node._pending
+                    node._pending = None
 
 
 def _weighted_sum_rule(*operands: Any) -> tuple[Any, ...]:
@@ -338,16 +365,24 @@ def _node(
     node = _new_value(Value)
     node.data = data
     node.grad = 0.0
-    node.label = ""
-    node.scope = _state.scope
     node._pending = None
+    scope = _state.scope
+    if scope is not None:
+        node._scope = scope
     if _state.paused:  # under no_grad: a result, not a node of any graph
-        op, first, second, const, many = "", None, None, None, ()
+        node.op = ""
+        node._first = None
+        return node
     node.op = op
     node._first = first
-    node._second = second
-    node._many = many
-    node._const = const
+    if first is None:
+        node._many = many
+        if const is not None:
+            node._const = const
+    else:
+        node._second = second
+        if second is None:
+            node._const = const
     return node
 
 
@@ -404,9 +439,14 @@ def gradients(output: Value, seed: Any = 1.0, *, create_graph: bool = False) -> 
     gradient overflows or a derivative is infinite.
     """
     with _walked(output) as (leaves, operations, mark):
-        output._pending = seed
-        _chain_rule(leaves, operations, mark, create_graph)
-        return {node: node._pending for nodes in (leaves, operations) for node in nodes}
+        try:
+            output._pending = seed
+            _chain_rule(leaves, operations, mark, create_graph)
+            return {node: node._pending for nodes in (leaves, operations) for node in nodes}
+        finally:
+            for nodes in (leaves, operations):
+                for node in nodes:
+                    node._pending = None  # drop the gradients: recorded ones hold graphs
 
 
 _one_walk_at_a_time = threading.Lock()
@@ -417,8 +457,9 @@ def _walked(root: Value) -> Iterator[tuple[list[Value], list[Value], float]]:
     # Yields root's graph as (leaves, operations each after its operands, mark)
     # by an iterative depth-first search. Each node reached gets _pending =
     # mark: faster than a set, and a zero for backward to add gradients to.
-    # The mark is a new float each walk, known by identity, so marks left by
-    # an interrupted walk are not this one's. Walks take turns across threads.
+    # The mark is a new float each walk, known by identity, so whatever an
+    # earlier walk left in _pending (cut short, say) is not this one's mark.
+    # Walks take turns across threads.
     if _state.walking and _one_walk_at_a_time.locked():
         raise RuntimeError("a backward pass cannot run inside another (from a derivative rule?)")
     with _one_walk_at_a_time:
@@ -439,7 +480,7 @@ def _walked(root: Value) -> Iterator[tuple[list[Value], list[Value], float]]:
                         stack += (node, None, first)
                         if node._second is not None:
                             stack.append(node._second)
-                    elif node._many:
+                    elif node.op:
                         stack += (node, None)
                         stack += node._many
                     else:
@@ -447,9 +488,6 @@ def _walked(root: Value) -> Iterator[tuple[list[Value], list[Value], float]]:
             yield leaves, operations, mark
         finally:
             _state.walking = False
-            for nodes in (leaves, operations):
-                for node in nodes:
-                    node._pending = None  # drop the gradients (and, recorded, their graphs)
 
 
 def _chain_rule(leaves: list[Value], operations: list[Value], mark: float, create_graph: bool) -> None:
@@ -462,7 +500,7 @@ def _chain_rule(leaves: list[Value], operations: list[Value], mark: float, creat
             if not -_FLOAT_MAX <= g <= _FLOAT_MAX:
                 break
             rule = RULES[node.op]
-            first, second, const = node._first, node._second, node._const
+            first = node._first
             if create_graph or first is None:  # any operation, on Values or floats
                 children = node.children
                 local_grads = rule(node, *children, *node.const) if create_graph else local_derivatives(node)
@@ -470,16 +508,18 @@ def _chain_rule(leaves: list[Value], operations: list[Value], mark: float, creat
                     pending = child._pending
                     # the first term replaces the mark: a recorded sum never records "0 + term"
                     child._pending = local * g if pending is mark else pending + local * g
+                continue
             # On floats, the shapes in slots (one or two children, at most one
             # constant: nearly every node) spelled out, as most time goes here.
-            elif second is not None:
+            second = node._second
+            if second is not None:
                 d_first, d_second = rule(node.data, first.data, second.data)
                 first._pending += d_first * g
                 second._pending += d_second * g
-            elif const is None:
+            elif node._const is None:
                 first._pending += rule(node.data, first.data)[0] * g
             else:
-                first._pending += rule(node.data, first.data, const)[0] * g
+                first._pending += rule(node.data, first.data, node._const)[0] * g
         else:
             # the operations were checked on the way; this is for the leaves
             if all(map(math.isfinite, map(_pending_of, leaves))):
