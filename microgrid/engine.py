@@ -15,6 +15,7 @@ import numbers
 import operator
 import sys
 import threading
+import weakref
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ContextDecorator, contextmanager
 from typing import Any, Union
@@ -33,6 +34,10 @@ class _ThreadState(threading.local):
 
 
 _state = _ThreadState()
+
+# A node's label, when it has one: few do, so labels live beside the nodes
+# rather than in a slot that every node would pay for.
+_labels: weakref.WeakKeyDictionary[Value, str] = weakref.WeakKeyDictionary()
 
 
 class Value:
@@ -55,11 +60,11 @@ class Value:
     #   _const           a one-child operation's constant (a float) or None.
     # Any other operation has _first None, all its children in _many and its
     # constants, as a tuple, in _const. A leaf has _first None and op "".
-    # _label and _scope are filled only when there is one; _pending is where
-    # a backward pass adds up the node's gradient.
+    # _scope is filled only when there is one; _pending is where a backward
+    # pass adds up the node's gradient. Labels, rarer still, live in _labels.
     __slots__ = (
         "data", "grad", "op", "_first", "_second", "_const", "_many",
-        "_pending", "_label", "_scope", "__weakref__",
+        "_pending", "_scope", "__weakref__",
     )  # fmt: skip
     data: float
     grad: float
@@ -69,7 +74,6 @@ class Value:
     _const: Any
     _many: tuple[Value, ...]
     _pending: Any
-    _label: str
     _scope: object
 
     def __init__(self, data: Any, label: str = "") -> None:
@@ -88,7 +92,7 @@ class Value:
         self._first = None
         self._pending = None
         if label:
-            self._label = label
+            _labels[self] = label
         scope = _state.scope
         if scope is not None:
             self._scope = scope
@@ -96,11 +100,14 @@ class Value:
     @property
     def label(self) -> str:
         """A name for drawings ("" when it has none)."""
-        return getattr(self, "_label", "")
+        return _labels.get(self, "")
 
     @label.setter
     def label(self, name: str) -> None:
-        self._label = name
+        if name:
+            _labels[self] = name
+        else:
+            _labels.pop(self, None)
 
     @property
     def scope(self) -> object:
