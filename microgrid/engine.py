@@ -84,7 +84,7 @@ class Value:
         """
         if type(data) is not float:
             data = _as_float(data)
-        if not -_FLOAT_MAX <= data <= _FLOAT_MAX:  # also false for nan
+        if data - data != 0.0:  # inf - inf and nan - nan are nan: true just when data is not finite
             raise ValueError(f"Value needs a finite number, got {data!r}")
         self.data = data
         self.grad = 0.0
@@ -343,7 +343,7 @@ def operation(data: float, children: tuple[Value, ...], op: str, const: tuple[fl
 
     Raises OverflowError, naming the operation, for a result too large for a float.
     """
-    children, const = tuple(children), tuple(const)
+    data, children, const = _as_float(data), tuple(children), tuple(const)
     # the shapes of the engine's own operations go in slots, anything else whole
     if len(children) == 1 and not const:
         return _node(data, op, children[0])
@@ -364,7 +364,7 @@ def _node(
 ) -> Value:
     # operation() with the operands already in Value's slots: the engine's own
     # operations call this, on the hot path, positionally and without __init__
-    if not -_FLOAT_MAX <= data <= _FLOAT_MAX:  # also false for nan
+    if data - data != 0.0:  # inf - inf and nan - nan are nan: true just when data is not finite
         operands = [c.data for c in (first, second, *many) if c is not None]
         consts = () if const is None else const if type(const) is tuple else (const,)
         described = _describe_operation(op, operands, consts)
