@@ -1,9 +1,10 @@
 """The engine: a scalar Value that records the graph of operations that made it.
 
 Every operation states its local derivatives once, as a rule in ``RULES``; one
-generic loop in ``gradients`` multiplies them along the graph (the chain rule).
-Evaluated on floats the rules give first-order gradients, fast; evaluated on
-Values they record a new graph, so gradients can be differentiated again.
+generic loop, ``_chain_rule`` (behind ``backward``, ``grad`` and ``gradients``),
+multiplies them along the graph. Evaluated on floats the rules give first-order
+gradients, fast; evaluated on Values they record a new graph, so gradients can
+be differentiated again.
 
 This module imports nothing from the rest of the package.
 """
