@@ -98,6 +98,16 @@ class Value:
         if scope is not None:
             self._scope = scope
 
+    def __getstate__(self) -> tuple[dict[str, Any], str]:
+        # for copy and pickle: the filled slots, and the label (kept outside them)
+        filled = {name: getattr(self, name) for name in _VALUE_SLOTS if hasattr(self, name)}
+        return filled, self.label
+
+    def __setstate__(self, state: tuple[dict[str, Any], str]) -> None:
+        filled, self.label = state
+        for name, value in filled.items():
+            setattr(self, name, value)
+
     @property
     def label(self) -> str:
         """A name for drawings ("" when it has none)."""
@@ -395,6 +405,7 @@ def _node(
 
 
 _new_value = object.__new__
+_VALUE_SLOTS = [name for name in Value.__slots__ if name != "__weakref__"]
 _data_of = operator.attrgetter("data")
 _pending_of = operator.attrgetter("_pending")
 

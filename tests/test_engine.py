@@ -8,8 +8,10 @@ test_engine_oracles.py.
 from __future__ import annotations
 
 import _thread
+import copy
 import gc
 import math
+import pickle
 import sys
 import threading
 import weakref
@@ -249,6 +251,20 @@ def test_equality_and_hash_are_by_identity() -> None:
     assert a == a and a != b
     assert len({a, b}) == 2
     assert {a: "a", b: "b"}[b] == "b"
+
+
+@pytest.mark.parametrize("duplicate", [copy.copy, copy.deepcopy, lambda v: pickle.loads(pickle.dumps(v))])
+def test_copies_and_pickles_keep_data_grad_label_operands_and_constants(
+    duplicate: Callable[[Value], Value],
+) -> None:
+    a = Value(2.0, label="a")
+    out = (a * 3.0).tanh()
+    out.label, out.grad = "out", 0.5
+    twin = duplicate(out)
+    assert (twin.data, twin.grad, twin.label, twin.op) == (out.data, 0.5, "out", "tanh")
+    (product,) = twin.children
+    (leaf,) = product.children
+    assert (product.op, product.const, leaf.data, leaf.label) == ("*", (3.0,), 2.0, "a")
 
 
 def test_children_are_the_operands_in_order() -> None:
