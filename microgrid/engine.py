@@ -17,8 +17,8 @@ import operator
 import sys
 import threading
 import weakref
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import ContextDecorator, contextmanager
+from collections.abc import Callable, Iterable
+from contextlib import ContextDecorator
 from typing import Any, Union
 
 Operand = Union["Value", int, float]
@@ -31,7 +31,7 @@ class _ThreadState(threading.local):
 
     paused = 0  # depth of nested no_grad blocks; record a graph only at 0
     scope: object = None  # the object (say, a neuron) whose code is running
-    walking = False  # inside a walk over a graph (see _walked)
+    in_pass = False  # inside a backward pass (see _taking_turns)
 
 
 _state = _ThreadState()
@@ -125,12 +125,16 @@ class Value:
         """What owned the code that made this node (a neuron, say), or None."""
         return getattr(self, "_scope", None)
 
+    @scope.setter
+    def scope(self, owner: object) -> None:
+        self._scope = owner
+
     @property
     def children(self) -> tuple[Value, ...]:
         """The operand Values, in order (``()`` for a leaf)."""
         first = self._first
         if first is None:
-            return getattr(self, "_many", ())
+            return _many_of(self)
         second = self._second
         return (first,) if second is None else (first, second)
 
@@ -296,13 +300,7 @@ class Value:
         accumulate: a second call adds again; zero them between steps. Nothing is
         changed if the pass fails (an overflowing or infinite derivative).
         """
-        with _walked(self) as (leaves, operations, mark):
-            self._pending = _as_float(gradient)
-            _chain_rule(leaves, operations, mark, create_graph=False)
-            for nodes in (leaves, operations):
-                for node in nodes:
-                    node.grad += node._pending
-                    node._pending = None
+        _backpropagate(self, _as_float(gradient), create_graph=False, into_grad=True)
 
 
 def _weighted_sum_rule(*operands: Any) -> tuple[Any, ...]:
@@ -312,10 +310,10 @@ def _weighted_sum_rule(*operands: Any) -> tuple[Any, ...]:
     return (*inputs, *weights, 1.0)  # d/dw_i = x_i, d/dx_i = w_i, d/db = 1
 
 
-# The table of derivative rules: op -> rule(out, *operands) -> d out / d operand,
-# one per child. The operands are the children, then the constants: ``x * 2``
-# has children (x,) and const (2.0,), so its rule sees (out, x, 2.0) and the
-# derivative for the constant is ignored. Written with operators, so one rule
+# The table of derivative rules: op -> rule(out, *operands) -> a tuple of
+# d out / d operand, one per child. The operands are the children, then the
+# constants: ``x * 2`` has children (x,) and const (2.0,), so its rule sees
+# (out, x, 2.0) and a derivative for the constant is ignored. Written with operators, so one rule
 # serves floats (first order) and Values (recorded, for higher orders) alike.
 RULES: dict[str, Callable[..., tuple[Any, ...]]] = {
     "+": lambda out, a, b: (1.0, 1.0),
@@ -410,6 +408,10 @@ _data_of = operator.attrgetter("data")
 _pending_of = operator.attrgetter("_pending")
 
 
+def _many_of(node: Value) -> tuple[Value, ...]:
+    return getattr(node, "_many", ())  # empty on a leaf, even one given an op
+
+
 def value_sum(terms: Iterable[Operand]) -> Value:
     """Sum many terms into one node (one graph node, not a chain of ``+``).
 
@@ -444,8 +446,9 @@ def topological_order(root: Value) -> list[Value]:
     The leaves come first, then the operations in depth-first order. No
     recursion: a graph of any depth works at the default recursion limit.
     """
-    with _walked(root) as (leaves, operations, _):
-        return leaves + operations
+    with _taking_turns():
+        leaves, operations, _ = _walk(root)
+    return leaves + operations
 
 
 def gradients(output: Value, seed: Any = 1.0, *, create_graph: bool = False) -> dict[Value, Any]:
@@ -457,56 +460,75 @@ def gradients(output: Value, seed: Any = 1.0, *, create_graph: bool = False) -> 
     Raises OverflowError or ZeroDivisionError, naming the node, when a
     gradient overflows or a derivative is infinite.
     """
-    with _walked(output) as (leaves, operations, mark):
-        try:
-            output._pending = seed
-            _chain_rule(leaves, operations, mark, create_graph)
-            return {node: node._pending for nodes in (leaves, operations) for node in nodes}
-        finally:
-            for nodes in (leaves, operations):
-                for node in nodes:
-                    node._pending = None  # drop the gradients: recorded ones hold graphs
+    return _backpropagate(output, seed, create_graph, into_grad=False)
 
 
 _one_walk_at_a_time = threading.Lock()
 
 
-@contextmanager
-def _walked(root: Value) -> Iterator[tuple[list[Value], list[Value], float]]:
-    # Yields root's graph as (leaves, operations each after its operands, mark)
-    # by an iterative depth-first search. Each node reached gets _pending =
-    # mark: faster than a set, and a zero for backward to add gradients to.
-    # The mark is a new float each walk, known by identity, so whatever an
-    # earlier walk left in _pending (cut short, say) is not this one's mark.
-    # Walks take turns across threads.
-    if _state.walking and _one_walk_at_a_time.locked():
+def _taking_turns() -> threading.Lock:
+    # Walks mark nodes in place, so they take turns across threads. A pass
+    # started from within a derivative rule would wait for itself forever:
+    # it is refused instead.
+    if _state.in_pass:
         raise RuntimeError("a backward pass cannot run inside another (from a derivative rule?)")
-    with _one_walk_at_a_time:
-        mark = float(0)
-        leaves: list[Value] = []
-        operations: list[Value] = []
-        stack: list[Value | None] = [root]
+    return _one_walk_at_a_time
+
+
+def _backpropagate(output: Value, seed: Any, create_graph: bool, into_grad: bool) -> dict[Value, Any]:
+    # The pass behind backward (into_grad: add each gradient to .grad, once
+    # all of them are known) and gradients (return them, touching no .grad).
+    leaves: list[Value] = []
+    operations: list[Value] = []
+    with _taking_turns():  # a with statement: Ctrl-C cannot leave the lock held
         try:
-            _state.walking = True
-            while stack:
-                node = stack.pop()
-                if node is None:  # marker: everything above the node is placed
-                    operations.append(stack.pop())  # type: ignore[arg-type]
-                elif node._pending is not mark:  # not reached before, from another path
-                    node._pending = mark
-                    first = node._first  # the slots, not .children: this is the hot path
-                    if first is not None:
-                        stack += (node, None, first)
-                        if node._second is not None:
-                            stack.append(node._second)
-                    elif node.op:
-                        stack += (node, None)
-                        stack += node._many
-                    else:
-                        leaves.append(node)
-            yield leaves, operations, mark
+            _state.in_pass = True
+            leaves, operations, mark = _walk(output)
+            output._pending = seed
+            _chain_rule(leaves, operations, mark, create_graph)
+            if into_grad:
+                for nodes in (leaves, operations):
+                    for node in nodes:
+                        node.grad += node._pending
+                        node._pending = None
+                return {}
+            return {node: node._pending for nodes in (leaves, operations) for node in nodes}
         finally:
-            _state.walking = False
+            _state.in_pass = False
+            if not into_grad:
+                for nodes in (leaves, operations):
+                    for node in nodes:
+                        node._pending = None  # drop the gradients: recorded ones hold graphs
+
+
+def _walk(root: Value) -> tuple[list[Value], list[Value], float]:
+    # root's graph as (leaves, operations each after its operands, mark), by an
+    # iterative depth-first search. Each node reached gets _pending = mark:
+    # faster than a set, and the zero that backward adds gradients to (-0.0,
+    # the float that adds to anything exactly). The mark is a new float each
+    # walk, known by identity, so whatever an earlier walk left in _pending (a
+    # walk cut short by Ctrl-C, say) is not this one's mark.
+    mark = -float(0)
+    leaves: list[Value] = []
+    operations: list[Value] = []
+    stack: list[Value | None] = [root]
+    while stack:
+        node = stack.pop()
+        if node is None:  # marker: everything above the node is placed
+            operations.append(stack.pop())  # type: ignore[arg-type]
+        elif node._pending is not mark:  # not reached before, from another path
+            node._pending = mark
+            first = node._first  # the slots, not .children: this is the hot path
+            if first is not None:
+                stack += (node, None, first)
+                if node._second is not None:
+                    stack.append(node._second)
+            elif node.op and _many_of(node):  # any other shape of operation
+                stack += (node, None)
+                stack += node._many
+            else:
+                leaves.append(node)  # (a node with an op but no children is one too)
+    return leaves, operations, mark
 
 
 def _chain_rule(leaves: list[Value], operations: list[Value], mark: float, create_graph: bool) -> None:

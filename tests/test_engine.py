@@ -12,6 +12,7 @@ import copy
 import gc
 import math
 import pickle
+import random
 import sys
 import threading
 import weakref
@@ -536,6 +537,48 @@ def test_a_backward_interrupted_by_ctrl_c_leaves_the_graph_ready_for_the_next(
     total.backward()
     assert [w.grad for w in ws] == [x.data for x in xs]
     assert [x.grad for x in xs] == [w.data for w in ws]
+
+
+def test_a_node_without_children_is_a_leaf_whatever_its_op() -> None:
+    from microgrid.engine import operation
+
+    x = Value(2.0)
+    constant = operation(5.0, (), "const")  # no rule needed: nothing to differentiate through
+    named = Value(3.0)
+    named.op, named.scope = "input", "layer 0"
+    (x * constant * named).backward()
+    assert (x.grad, constant.grad, named.grad) == (15.0, 6.0, 10.0)
+    assert (named.children, named.scope) == ((), "layer 0")
+
+
+def test_gradients_keep_the_sign_of_zero() -> None:
+    x = Value(2.0)
+    assert math.copysign(1.0, grad(-(x * 0.0), x)[0].data) == -1.0  # like torch: -0.0
+
+
+def test_ctrl_c_at_any_moment_never_leaves_backward_locked_or_refused() -> None:
+    # Backward in a loop, Ctrl-C at a random moment, the exception kept alive (as
+    # a REPL keeps sys.last_value): the next backward must run, from this thread
+    # and from another one.
+    x = Value(2.0)
+    y = (x * x).tanh() + x
+    rng = random.Random(7)
+    for _ in range(300):
+        kept: BaseException | None = None
+        ctrl_c = threading.Timer(rng.uniform(0.0, 0.002), _thread.interrupt_main)
+        try:
+            ctrl_c.start()
+            while True:
+                y.backward()
+        except KeyboardInterrupt as interrupt:
+            kept = interrupt
+        ctrl_c.join()
+        elsewhere = threading.Thread(target=y.backward)
+        elsewhere.start()
+        elsewhere.join(timeout=10)
+        assert not elsewhere.is_alive(), "backward waits for a lock nobody will release"
+        y.backward()
+        del kept
 
 
 def test_operations_of_any_shape_keep_their_operands_and_differentiate(
