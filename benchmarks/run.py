@@ -1,8 +1,9 @@
 """Engine benchmarks: microgrid beside micrograd 0.1.0 and plain floats, in one run.
 
-Each (workload, library) runs in a fresh process, several times; the table
-shows the median, with the garbage collector on as users have it (and a
-collector-off row for micrograd, whose closures make the collector dominate).
+Each (workload, library) runs in a fresh process, several times, the
+libraries taking turns; the table shows the median, with the garbage collector
+on as users have it (and a collector-off row for micrograd, whose closures
+make the collector dominate).
 
     python benchmarks/run.py            # the engine table
     python benchmarks/run.py --all      # also the training step (training_step.py)
@@ -138,16 +139,21 @@ def _worker(workload: str, library: str, gc_off: bool) -> None:
     print(json.dumps(result))
 
 
-def measure(workload: str, library: str, gc_off: bool, repeats: int) -> float:
-    """Median over ``repeats`` fresh processes."""
-    results = []
+def measure(workload: str, gc_off: bool, repeats: int) -> dict[str, float]:
+    """Each library's median over ``repeats`` fresh processes.
+
+    The libraries take turns, run after run, so a machine that slows down
+    partway through slows them all alike and the ratios stay fair.
+    """
+    results: dict[str, list[float]] = {library: [] for library in LIBRARIES}
     for _ in range(repeats):
-        command = [sys.executable, __file__, "--worker", workload, library]
-        if gc_off:
-            command.append("--gc-off")
-        out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
-        results.append(json.loads(out.strip().splitlines()[-1])["value"])
-    return statistics.median(results)
+        for library in LIBRARIES:
+            command = [sys.executable, __file__, "--worker", workload, library]
+            if gc_off:
+                command.append("--gc-off")
+            out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+            results[library].append(json.loads(out.strip().splitlines()[-1])["value"])
+    return {library: statistics.median(values) for library, values in results.items()}
 
 
 def engine_table(repeats: int) -> str:
@@ -157,9 +163,9 @@ def engine_table(repeats: int) -> str:
         unit = "bytes/node" if workload == "bytes_per_node" else "s"
         gc_states = [False] if workload == "bytes_per_node" else [False, True]
         for gc_off in gc_states:
-            ours = measure(workload, "microgrid", gc_off, repeats)
-            for library in LIBRARIES:
-                value = ours if library == "microgrid" else measure(workload, library, gc_off, repeats)
+            medians = measure(workload, gc_off, repeats)
+            ours = medians["microgrid"]
+            for library, value in medians.items():
                 ratio = "" if library == "microgrid" else _ratio(workload, ours, value)
                 gc_state = "off" if gc_off else "on"
                 rows.append(f"| {workload} | {gc_state} | {library} | {value:.4g} {unit} | {ratio} |")
