@@ -30,6 +30,16 @@ def grads(vs: list[Value]) -> list[float]:
     return [v.grad for v in vs]
 
 
+def assert_same_as_torch(
+    loss: Value, ours: list[Value], expected: torch.Tensor, theirs: torch.Tensor
+) -> None:
+    # loss has been backpropagated; expected is torch's loss of the same inputs, theirs
+    expected.backward()
+    assert loss.data == pytest.approx(expected.item(), rel=1e-12, abs=1e-12)
+    assert theirs.grad is not None
+    assert grads(ours) == pytest.approx(theirs.grad.tolist(), rel=1e-12, abs=1e-12)
+
+
 # --- values on concrete numbers ---
 
 
@@ -102,10 +112,7 @@ def test_mse_value_and_gradient_match_torch(pairs: list[tuple[float, float]]) ->
     loss.backward()
     theirs = tensor(preds, grad=True)
     expected = F.mse_loss(theirs, tensor(targets))
-    expected.backward()
-    assert loss.data == pytest.approx(expected.item(), rel=1e-12, abs=1e-12)
-    assert theirs.grad is not None
-    assert grads(ours) == pytest.approx(theirs.grad.tolist(), rel=1e-12, abs=1e-12)
+    assert_same_as_torch(loss, ours, expected, theirs)
 
 
 @needs_torch
@@ -118,10 +125,7 @@ def test_binary_cross_entropy_value_and_gradient_match_torch(pairs: list[tuple[f
     loss.backward()
     theirs = tensor(logits, grad=True)
     expected = F.binary_cross_entropy_with_logits(theirs, tensor([float(y) for y in labels]))
-    expected.backward()
-    assert loss.data == pytest.approx(expected.item(), rel=1e-12, abs=1e-12)
-    assert theirs.grad is not None
-    assert grads(ours) == pytest.approx(theirs.grad.tolist(), rel=1e-12, abs=1e-12)
+    assert_same_as_torch(loss, ours, expected, theirs)
 
 
 @needs_torch
@@ -153,10 +157,7 @@ def test_hinge_value_and_gradient_match_the_formula_in_torch(pairs: list[tuple[f
     loss.backward()
     theirs = tensor(scores, grad=True)
     expected = torch.relu(1 - tensor([float(y) for y in labels]) * theirs).mean()
-    expected.backward()
-    assert loss.data == pytest.approx(expected.item(), rel=1e-12, abs=1e-12)
-    assert theirs.grad is not None
-    assert grads(ours) == pytest.approx(theirs.grad.tolist(), rel=1e-12, abs=1e-12)
+    assert_same_as_torch(loss, ours, expected, theirs)
 
 
 @needs_torch
@@ -168,10 +169,7 @@ def test_l2_value_and_gradient_match_torch(params: list[float], alpha: float) ->
     loss.backward()
     theirs = tensor(params, grad=True)
     expected = alpha * (theirs * theirs).sum()
-    expected.backward()
-    assert loss.data == pytest.approx(expected.item(), rel=1e-12, abs=1e-12)
-    assert theirs.grad is not None
-    assert grads(ours) == pytest.approx(theirs.grad.tolist(), rel=1e-12, abs=1e-12)
+    assert_same_as_torch(loss, ours, expected, theirs)
 
 
 # --- gradients pass gradcheck ---
