@@ -1,9 +1,10 @@
 """Small classification datasets: generated from a seed, or shipped in the package.
 
-Every function returns a ``Dataset``: ``X`` a list of examples (each a list of
-floats), ``y`` their class labels ``0 .. n_classes-1``. The generators use only
-``random.Random(seed)``, so the same seed gives the same data on every machine,
-and nothing here needs numpy or a download.
+Every function returns a ``Dataset`` (``mnist`` a train and a test one): ``X`` a
+list of examples (each a list of floats), ``y`` their class labels
+``0 .. n_classes-1``. The generators use only ``random.Random(seed)``, so the
+same seed gives the same data on every machine, and nothing here needs numpy or
+a download. ``read_idx`` reads the IDX files MNIST is distributed in.
 """
 
 from __future__ import annotations
@@ -13,10 +14,14 @@ import gzip
 import io
 import math
 import numbers
+import os
 import random
+import struct
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import resources
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -176,6 +181,249 @@ def digits(scaled: bool = True) -> Dataset:
         X.append([p / scale for p in pixels])
         y.append(label)
     return Dataset(X, y, n_classes=10, name="digits")
+
+
+# --- MNIST: 5,000 images shipped in the package, or the standard files from a folder ---
+
+
+class DataFileError(ValueError):
+    """A data file that is corrupt, truncated or not what it should be; the message names the file."""
+
+
+# the files shipped: 5,000 images of MNIST's training set, as an IDX pair like MNIST's own
+_MNIST_SHIPPED = ("mnist-5k-images-idx3-ubyte.gz", "mnist-5k-labels-idx1-ubyte.gz")
+# the standard files, by the start of their names: the training part, then the test part
+_MNIST_PARTS = (("train-images", "train-labels"), ("t10k-images", "t10k-labels"))
+# pixel byte -> float by lookup: all pixels share 256 float objects (the 5,000 images
+# take 35 MB as lists, not 129 MB), and a lookup is twice as fast as a division
+_PIXEL_VALUES = {True: tuple(i / 255 for i in range(256)), False: tuple(float(i) for i in range(256))}
+
+
+def mnist(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    scaled: bool = True,
+    test_size: int = 1000,
+    seed: int = 0,
+) -> tuple[Dataset, Dataset]:
+    """MNIST's 28x28 handwritten digits (784 features) as ``(train, test)`` Datasets.
+
+    Without ``path``: 5,000 images shipped with the package, so it works offline
+    (the first 500 of each digit in MNIST's training set). They are split
+    stratified: ``test_size`` of them (default 1,000) are kept for testing, each
+    digit's share of the test set as close as can be to its share of the data
+    (100 of each by default), the rest (4,000) train. ``seed`` picks which: the
+    same seed always gives the same split. Both sets are shuffled.
+
+    With ``path``: the full MNIST from a folder holding its four standard files,
+    ``train-images-idx3-ubyte``, ``train-labels-idx1-ubyte``,
+    ``t10k-images-idx3-ubyte`` and ``t10k-labels-idx1-ubyte`` (each may end in
+    ``.gz``; ``train-images.idx3-ubyte`` spellings are found too). The split is
+    MNIST's own: 60,000 train, 10,000 test, in the files' order, so
+    ``test_size`` and ``seed`` must be left as they are. As lists of floats the
+    70,000 images take about 500 MB.
+
+    Each image is row by row, pixel ``28 * r + c`` being row ``r``, column ``c``;
+    0 is background, 255 full ink. With ``scaled`` (the default) pixels are
+    divided by 255 into [0, 1]; otherwise they are the 0..255 values as floats.
+    MNIST is by Yann LeCun and Corinna Cortes, CC BY-SA 3.0 (see
+    ``microgrid/datasets/README.md``).
+
+    Raises:
+        ValueError: a ``test_size`` that is not an int between 0 and the number
+            of images, or ``test_size`` or ``seed`` given with ``path``.
+        FileNotFoundError: ``path`` is not a folder, or one of the four files
+            is missing from it (the message lists the names looked for).
+        DataFileError: (a ValueError) a file is not what it should be: not IDX,
+            truncated, the wrong shape or data type, labels that are not digits
+            0..9, or not one label per image; the message names the file.
+
+    """
+    if isinstance(test_size, bool) or not isinstance(test_size, numbers.Integral):
+        raise ValueError(f"test_size is a number of test images, an int; got {test_size!r}")
+    pixels = _PIXEL_VALUES[bool(scaled)]
+    if path is not None:
+        if (test_size, seed) != (1000, 0):
+            raise ValueError(
+                f"test_size and seed choose the split of the 5,000 shipped images; the MNIST files "
+                f"in {os.fspath(path)!r} come split already (60,000 train, 10,000 test), "
+                f"got test_size={test_size!r}, seed={seed!r}"
+            )
+        return _mnist_folder(Path(path), pixels)
+    folder = resources.files("microgrid") / "datasets"
+    images, labels = ((f"microgrid/datasets/{name}", (folder / name).read_bytes()) for name in _MNIST_SHIPPED)
+    everything = _mnist_dataset(images, labels, pixels)
+    if not 0 <= test_size <= len(everything):
+        raise ValueError(f"test_size must be between 0 and {len(everything)}, got {test_size!r}")
+    return _stratified_split(everything, int(test_size), seed)
+
+
+def read_idx(path: str | os.PathLike[str]) -> tuple[tuple[int, ...], bytes]:
+    """Read an IDX file of unsigned bytes (MNIST's format), gzipped or not: ``(shape, data)``.
+
+    IDX is a magic number (two zero bytes, a data type code, 0x08 for unsigned
+    bytes, and the number of dimensions), each dimension's size as a big-endian
+    32-bit unsigned int, then the data, row-major. A gzipped file is recognised
+    by its first bytes, whatever its name. ``data`` holds exactly
+    ``prod(shape)`` bytes; ``data[i]`` is an int 0..255.
+
+    Raises:
+        FileNotFoundError: no file at ``path``.
+        DataFileError: (a ValueError) not an IDX file of unsigned bytes: a
+            wrong magic number, another data type, a header or data shorter
+            than the header says, bytes after the data, or a broken gzip
+            stream; the message names the file and the fault.
+
+    """
+    return _parse_idx(Path(path).read_bytes(), os.fspath(path))
+
+
+# IDX data type codes (the magic number's third byte) and what they hold
+_IDX_TYPES = {
+    0x08: "unsigned bytes",
+    0x09: "signed bytes",
+    0x0B: "16-bit ints",
+    0x0C: "32-bit ints",
+    0x0D: "32-bit floats",
+    0x0E: "64-bit floats",
+}
+
+
+def _parse_idx(raw: bytes, name: str) -> tuple[tuple[int, ...], bytes]:
+    if raw[:2] == b"\x1f\x8b":  # gzip's magic number; an IDX file starts with two zero bytes
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError, zlib.error) as error:  # gzip.BadGzipFile is an OSError
+            raise DataFileError(f"{name}: not a valid gzip file ({error})") from None
+    if len(raw) < 4:
+        raise DataFileError(f"{name}: {len(raw)} bytes, too short for an IDX file's 4-byte magic number")
+    if raw[:2] != b"\0\0":
+        raise DataFileError(
+            f"{name}: not an IDX file: its magic number is 0x{raw[:4].hex()}, "
+            "and an IDX magic number starts with two zero bytes"
+        )
+    dtype, ndim = raw[2], raw[3]
+    if dtype != 0x08:
+        holds = _IDX_TYPES.get(dtype, "an unknown data type")
+        raise DataFileError(
+            f"{name}: holds {holds} (IDX type 0x{dtype:02x}); only unsigned bytes (0x08) are read"
+        )
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise DataFileError(
+            f"{name}: truncated inside its header: {ndim} dimensions need {header} bytes, the file has {len(raw)}"
+        )
+    shape = struct.unpack(f">{ndim}I", raw[4:header])
+    size, stored = math.prod(shape), len(raw) - header
+    if stored < size:
+        raise DataFileError(
+            f"{name}: truncated: its header promises {_dimensions(shape)} = {size:,} bytes of data, "
+            f"the file holds {stored:,}"
+        )
+    if stored > size:
+        raise DataFileError(
+            f"{name}: {stored - size:,} bytes of trailing garbage after the {size:,} bytes of data "
+            f"its header describes ({_dimensions(shape)})"
+        )
+    return shape, raw[header:]
+
+
+def _mnist_folder(folder: Path, pixels: Sequence[float]) -> tuple[Dataset, Dataset]:
+    if not folder.is_dir():
+        raise FileNotFoundError(
+            f"{folder} is not a folder; mnist(path=...) takes the folder holding MNIST's files"
+        )
+    # every file found before any is read: a missing one is reported at once
+    parts = [
+        (_mnist_file(folder, images, dimensions=3), _mnist_file(folder, labels, dimensions=1))
+        for images, labels in _MNIST_PARTS
+    ]
+    train, test = (_mnist_dataset(_named(images), _named(labels), pixels) for images, labels in parts)
+    if train.n_features != test.n_features and len(train) and len(test):
+        raise DataFileError(
+            f"{parts[0][0]} has images of {train.n_features} pixels but {parts[1][0]} of {test.n_features}"
+        )
+    return train, test
+
+
+def _mnist_file(folder: Path, stem: str, dimensions: int) -> Path:
+    # MNIST's own spelling first, then the one some mirrors use; each plain or gzipped
+    names = [f"{stem}-idx{dimensions}-ubyte", f"{stem}.idx{dimensions}-ubyte"]
+    for name in names:
+        for candidate in (folder / name, folder / f"{name}.gz"):
+            if candidate.is_file():
+                return candidate
+    raise FileNotFoundError(f"no {names[0]} or {names[0]}.gz (nor {names[1]}[.gz]) in {folder}")
+
+
+def _named(file: Path) -> tuple[str, bytes]:
+    return os.fspath(file), file.read_bytes()
+
+
+def _mnist_dataset(
+    images_file: tuple[str, bytes], labels_file: tuple[str, bytes], pixels: Sequence[float]
+) -> Dataset:
+    """The examples of an IDX pair, each given as (name, contents)."""
+    (images_name, images_raw), (labels_name, labels_raw) = images_file, labels_file
+    shape, images = _parse_idx(images_raw, images_name)
+    if len(shape) != 3 or 0 in shape[1:]:
+        raise DataFileError(
+            f"{images_name}: shape {_dimensions(shape)}; images need 3 dimensions, count x rows x columns"
+        )
+    labels_shape, labels = _parse_idx(labels_raw, labels_name)
+    if len(labels_shape) != 1:
+        raise DataFileError(
+            f"{labels_name}: shape {_dimensions(labels_shape)}; labels need 1 dimension, the count"
+        )
+    count, rows, columns = shape
+    if labels_shape[0] != count:
+        raise DataFileError(
+            f"{images_name} has {count:,} images but {labels_name} has {labels_shape[0]:,} labels"
+        )
+    if labels and max(labels) > 9:
+        index = next(i for i, label in enumerate(labels) if label > 9)
+        raise DataFileError(f"{labels_name}: label {labels[index]} at index {index} is not a digit 0..9")
+    width = rows * columns
+    X = [[pixels[byte] for byte in images[start : start + width]] for start in range(0, count * width, width)]
+    return Dataset(X, list(labels), n_classes=10, name="mnist")
+
+
+def _dimensions(shape: Sequence[int]) -> str:
+    return " x ".join(str(size) for size in shape) or "a scalar (0 dimensions)"
+
+
+def _stratified_split(dataset: Dataset, test_size: int, seed: int) -> tuple[Dataset, Dataset]:
+    """(train, test), ``test_size`` examples in test, each class's share of them as close as can be to its share of all."""
+    rng = random.Random(seed)
+    members: list[list[int]] = [[] for _ in range(dataset.n_classes)]
+    for index, label in enumerate(dataset.y):
+        members[label].append(index)
+    train: list[int] = []
+    test: list[int] = []
+    for indices, quota in zip(members, _proportional_counts(test_size, [len(m) for m in members])):
+        rng.shuffle(indices)
+        test += indices[:quota]
+        train += indices[quota:]
+    rng.shuffle(train)
+    rng.shuffle(test)
+    return dataset._subset(train), dataset._subset(test)
+
+
+def _proportional_counts(total: int, sizes: Sequence[int]) -> list[int]:
+    """``total`` shared out in proportion to ``sizes``, in whole numbers that add up to it.
+
+    Each gets the whole part of its exact share; what is left goes one each to
+    the largest fractional parts (the lower index first on a tie).
+    """
+    everyone = sum(sizes)
+    if everyone == 0:
+        return [0] * len(sizes)
+    exact = [total * size for size in sizes]  # shares times `everyone`, kept whole
+    counts = [share // everyone for share in exact]
+    by_remainder = sorted(range(len(sizes)), key=lambda k: -(exact[k] % everyone))
+    for k in by_remainder[: total - sum(counts)]:
+        counts[k] += 1
+    return counts
 
 
 # the generators by name; each is called as generate(n, seed=...)
