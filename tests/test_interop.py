@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import random
 import sys
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -14,6 +15,7 @@ from torch_oracle import needs_torch, torch
 from microgrid.engine import Value
 from microgrid.interop import from_torch, to_torch
 from microgrid.nn import MLP, Layer, Neuron
+from microgrid.serialize import load, save
 
 ACTIVATIONS = ["relu", "tanh", "sigmoid", "leaky_relu", "linear"]
 TORCH_NAMES = {"relu": "ReLU", "tanh": "Tanh", "sigmoid": "Sigmoid", "leaky_relu": "LeakyReLU"}
@@ -151,6 +153,16 @@ def test_from_torch_draws_no_random_numbers_from_python_or_torch() -> None:
     from_torch(sequential)
     python_next, torch_next = random.random(), torch.rand(2)
     assert python_next == expected[0] and torch.equal(torch_next, expected[1])
+
+
+@needs_torch
+def test_a_network_from_torch_saves_and_loads_like_any_mlp(tmp_path: Path) -> None:
+    torch.manual_seed(2)
+    sequential = torch.nn.Sequential(linear(2, 3), torch.nn.Tanh(), linear(3, 1))
+    save(from_torch(sequential), tmp_path / "model.json")
+    assert_close(
+        outputs(load(tmp_path / "model.json"), [0.3, -0.6]), torch_outputs(sequential.double(), [0.3, -0.6])
+    )
 
 
 # --- refusals ---
