@@ -1,44 +1,75 @@
 """The engine: a scalar Value that records the graph of operations that made it.
 
-Every operation states its local derivatives once, as a rule in ``RULES``; one
-generic loop, ``_chain_rule`` (behind ``backward``, ``grad`` and ``gradients``),
-multiplies them along the graph. Evaluated on floats the rules give first-order
-gradients, fast; evaluated on Values they record a new graph, so gradients can
-be differentiated again.
+Every operation is one entry of the table in ``microgrid.ops``: its forward,
+its domain, and its local derivatives as a rule. Value's methods and operators
+are made from that table (``register_operation``, the same path a user's own
+operation takes), and one generic loop, ``_chain_rule`` behind ``backward``,
+``grad`` and ``gradients``, multiplies the rules' derivatives along the graph.
+Evaluated on floats the rules give first-order gradients, fast; evaluated on
+Values they record a new graph, so gradients can be differentiated again.
 
-This module imports nothing from the rest of the package.
+This module imports nothing from the rest of the package but its table.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 import operator
 import sys
 import threading
-import weakref
-from collections.abc import Callable, Iterable
-from contextlib import ContextDecorator
-from typing import Any, Union
+import types
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Union
+
+from microgrid import ops
+from microgrid.ops import OPERATIONS, Operation, describe
 
 Operand = Union["Value", int, float]
 _FLOAT_MAX = sys.float_info.max
-_EXP_MAX = math.log(_FLOAT_MAX)  # exp of anything larger overflows a float
+_INF = math.inf
+
+
+class _Settings:
+    """One thread's settings, read on the hot path of every operation."""
+
+    __slots__ = ("enabled", "scope", "in_pass", "open")
+
+    def __init__(self) -> None:
+        self.enabled = True  # record a graph (False inside no_grad)
+        self.scope: object = None  # the object (say, a neuron) whose code is running
+        self.in_pass = False  # inside a backward pass (see _taking_turns)
+        # the switches open, innermost last, one list per setting (see "Switches" below)
+        self.open: dict[str, list[Any]] = {"enabled": [], "scope": []}
 
 
 class _ThreadState(threading.local):
-    """Per-thread switches: class attributes are each new thread's defaults."""
+    """Each thread's _Settings: one thread-local read per operation, then plain slots."""
 
-    paused = 0  # depth of nested no_grad blocks; record a graph only at 0
-    scope: object = None  # the object (say, a neuron) whose code is running
-    in_pass = False  # inside a backward pass (see _taking_turns)
+    def __init__(self) -> None:
+        self.settings = _Settings()
 
 
-_state = _ThreadState()
+_thread_state = _ThreadState()
 
-# A node's label, when it has one: few do, so labels live beside the nodes
-# rather than in a slot that every node would pay for.
-_labels: weakref.WeakKeyDictionary[Value, str] = weakref.WeakKeyDictionary()
+
+def _settings() -> _Settings:
+    settings: _Settings = _thread_state.settings
+    return settings
+
+
+class _Closure:
+    """A micrograd-style ``_backward`` closure set on a node (see ``Value._backward``)."""
+
+    __slots__ = ("function", "const")
+
+    def __init__(self, function: Callable[[], None], const: Any) -> None:
+        self.function = function
+        self.const = const  # the node's own constants, kept while the closure replaces its rule
+
+
+_UNRECORDED = object()  # in _const: this leaf is the result of an operation made under no_grad
 
 
 class Value:
@@ -48,6 +79,10 @@ class Value:
     ``op`` names the operation ("" for a leaf); ``const`` holds the operation's
     constant arguments (the exponent of ``x ** 3``, the slope of a leaky ReLU);
     ``scope`` is whatever owned the code that made it (see ``scope``).
+
+    ``Value(data, label="")`` makes a leaf; micrograd's ``Value(data,
+    (a, b), "+")`` makes a node with those children and op. Values take other
+    attributes too (``p.m = 0.0``), as micrograd's do.
 
     Values are graph nodes: ``==`` and ``hash`` are by identity, so Values can
     be dict keys and set members. ``< <= > >=`` compare ``data``.
@@ -59,66 +94,71 @@ class Value:
     # Nearly every operation has one or two children and at most one constant:
     #   _first, _second  those children (_second None for one child);
     #   _const           a one-child operation's constant (a float) or None.
-    # Any other operation has _first None, all its children in _many and its
-    # constants, as a tuple, in _const. A leaf has _first None and op "".
-    # _scope is filled only when there is one; _pending is where a backward
-    # pass adds up the node's gradient. Labels, rarer still, live in _labels.
+    # Any other operation has _first None, all its children in _second (a
+    # tuple) and its constants, as a tuple or None, in _const. A leaf has
+    # _first None and no _second. _scope is filled only when there is one;
+    # _pending is where a backward pass adds up the node's gradient. A label and
+    # any attribute a user adds live in the __dict__, made only for those nodes.
     __slots__ = (
-        "data", "grad", "op", "_first", "_second", "_const", "_many",
-        "_pending", "_scope", "__weakref__",
+        "_data", "grad", "op", "_first", "_second", "_const", "_pending", "_scope",
+        "__dict__", "__weakref__",
     )  # fmt: skip
-    data: float
+    _data: float
     grad: float
     op: str
     _first: Value | None
-    _second: Value | None
+    _second: Any
     _const: Any
-    _many: tuple[Value, ...]
     _pending: Any
     _scope: object
+    _label: str = ""
 
-    def __init__(self, data: Any, label: str = "") -> None:
-        """Make a leaf from a real number (int, float, numpy scalar).
+    def __init__(self, data: Any, _children: Any = (), _op: str = "", label: str = "") -> None:
+        """Make a leaf from a real number (int, float, numpy scalar), or micrograd's node.
 
-        Raises ``TypeError`` for anything that is not a real number and
-        ``ValueError`` for inf and nan.
+        ``Value(2.0, "x")`` and ``Value(2.0, label="x")`` name the leaf;
+        ``Value(data, (a, b), "+")`` (micrograd's constructor) records a node
+        with children ``a, b`` and op "+" (its gradient comes from the rule of
+        that op, or from a ``_backward`` closure set on it).
+
+        Raises ``TypeError`` for a data that is not a real number, a label that
+        is not a str, or children that are not Values; ``ValueError`` for inf
+        and nan.
         """
         if type(data) is not float:
-            data = _as_float(data)
+            data = _as_float(data, "Value")
         if data - data != 0.0:  # inf - inf and nan - nan are nan: true just when data is not finite
             raise ValueError(f"Value needs a finite number, got {data!r}")
-        self.data = data
+        self._data = data
         self.grad = 0.0
-        self.op = ""
         self._first = None
         self._pending = None
-        if label:
-            _labels[self] = label
-        scope = _state.scope
+        self.op = _op
+        scope = _thread_state.settings.scope
         if scope is not None:
             self._scope = scope
+        if _children or _op or label:  # rarer: a label, or micrograd's node
+            _name_and_link(self, _children, _op, label)
 
-    def __getstate__(self) -> tuple[dict[str, Any], str]:
-        # for copy and pickle: the filled slots, and the label (kept outside them)
-        filled = {name: getattr(self, name) for name in _VALUE_SLOTS if hasattr(self, name)}
-        return filled, self.label
-
-    def __setstate__(self, state: tuple[dict[str, Any], str]) -> None:
-        filled, self.label = state
-        for name, value in filled.items():
-            setattr(self, name, value)
+    if TYPE_CHECKING:
+        data: float  # a property below: reads are as fast as a slot's, writes are checked
+    else:
+        data = property(
+            operator.attrgetter("_data"),
+            lambda self, number: setattr(self, "_data", _finite(number, "Value.data")),
+            doc="The number this node holds: always a finite float.",
+        )
 
     @property
     def label(self) -> str:
         """A name for drawings ("" when it has none)."""
-        return _labels.get(self, "")
+        return self._label
 
     @label.setter
     def label(self, name: str) -> None:
-        if name:
-            _labels[self] = name
-        else:
-            _labels.pop(self, None)
+        if not isinstance(name, str):
+            raise TypeError(f"a label must be a str, got {type(name).__name__}: {name!r}")
+        self._label = name
 
     @property
     def scope(self) -> object:
@@ -142,145 +182,47 @@ class Value:
     def const(self) -> tuple[float, ...]:
         """The operation's constant operands, in order (``x * 2`` keeps ``(2.0,)``)."""
         const = getattr(self, "_const", None)
-        return () if const is None else const if type(const) is tuple else (const,)
-
-    # --- arithmetic: each returns a new node. A plain-number operand is kept in
-    # ``const`` rather than made a leaf: constants get no gradient, and fewer
-    # objects per operation keep the garbage collector out of the way.
-
-    def __add__(self, other: Operand) -> Value:
-        if isinstance(other, Value):
-            return _node(self.data + other.data, "+", self, other)
-        c = other if type(other) is float else _as_float(other)
-        return _node(self.data + c, "+", self, None, c)
-
-    def __sub__(self, other: Operand) -> Value:
-        if isinstance(other, Value):
-            return _node(self.data - other.data, "-", self, other)
-        c = other if type(other) is float else _as_float(other)
-        return _node(self.data - c, "-", self, None, c)
-
-    def __mul__(self, other: Operand) -> Value:
-        if isinstance(other, Value):
-            return _node(self.data * other.data, "*", self, other)
-        c = other if type(other) is float else _as_float(other)
-        return _node(self.data * c, "*", self, None, c)
-
-    def __truediv__(self, other: Operand) -> Value:
-        if isinstance(other, Value):
-            return _node(_divide(self.data, other.data), "/", self, other)
-        c = other if type(other) is float else _as_float(other)
-        return _node(_divide(self.data, c), "/", self, None, c)
-
-    def __pow__(self, exponent: Operand) -> Value:
-        if isinstance(exponent, Value):
-            # d/d(exponent) is out * log(base): real only for a positive base
-            if self.data <= 0.0:
-                raise ValueError(
-                    f"{self.data!r} ** Value({exponent.data!r}): a Value exponent needs a "
-                    "positive base (the derivative with respect to the exponent is "
-                    "out * log(base)); use a plain number as the exponent"
-                )
-            return _node(_power(self.data, exponent.data), "pow", self, exponent)
-        k = _as_float(exponent)
-        return _node(_power(self.data, k), "**", self, None, k)
-
-    __radd__ = __add__  # c + x is x + c
-    __rmul__ = __mul__
-
-    def __rsub__(self, other: Operand) -> Value:
-        return Value(other) - self
-
-    def __rtruediv__(self, other: Operand) -> Value:
-        return Value(other) / self
-
-    def __rpow__(self, base: Operand) -> Value:
-        return Value(base) ** self
-
-    def __neg__(self) -> Value:
-        return _node(-self.data, "neg", self)
-
-    def __abs__(self) -> Value:
-        return self.abs()
-
-    # --- functions ---
-
-    def exp(self) -> Value:
-        """e ** self. Raises OverflowError above about 709.78."""
-        x = self.data
-        return _node(math.exp(x) if x <= _EXP_MAX else math.inf, "exp", self)
-
-    def log(self) -> Value:
-        """Natural logarithm. Raises ValueError for a non-positive input."""
-        if self.data <= 0.0:
-            raise ValueError(f"log is undefined for {self.data!r} (non-positive input)")
-        return _node(math.log(self.data), "log", self)
-
-    def sqrt(self) -> Value:
-        """Square root. Raises ValueError for a negative input."""
-        if self.data < 0.0:
-            raise ValueError(f"sqrt is undefined for {self.data!r} (negative input)")
-        return _node(math.sqrt(self.data), "sqrt", self)
-
-    def tanh(self) -> Value:
-        """Hyperbolic tangent; finite for every input."""
-        return _node(math.tanh(self.data), "tanh", self)
-
-    def sigmoid(self) -> Value:
-        """1 / (1 + e ** -self), computed without overflow for any input."""
-        return _node(_sigmoid(self.data), "sigmoid", self)
-
-    def softplus(self) -> Value:
-        """log(1 + e ** self), computed without overflow for any input."""
-        x = self.data
-        # log1p(e^-|x|) + max(x, 0): the exponent is never positive
-        return _node(math.log1p(math.exp(-abs(x))) + max(x, 0.0), "softplus", self)
-
-    def relu(self) -> Value:
-        """max(0, self); its derivative at 0 is taken as 0, like PyTorch."""
-        return _node(max(self.data, 0.0), "relu", self)
-
-    def leaky_relu(self, slope: float = 0.01) -> Value:
-        """self if positive, else slope * self."""
-        k = _as_float(slope)
-        x = self.data
-        return _node(x if x > 0.0 else k * x, "leaky_relu", self, None, k)
-
-    def abs(self) -> Value:
-        """|self|; its derivative at 0 is taken as 0, like PyTorch."""
-        return _node(abs(self.data), "abs", self)
-
-    def sin(self) -> Value:
-        """Sine (radians)."""
-        return _node(math.sin(self.data), "sin", self)
-
-    def cos(self) -> Value:
-        """Cosine (radians)."""
-        return _node(math.cos(self.data), "cos", self)
+        if type(const) is _Closure:
+            const = const.const
+        return () if const is None or const is _UNRECORDED else const if type(const) is tuple else (const,)
 
     # --- comparisons and conversions use data; identity stays the node's ---
 
     def __lt__(self, other: Operand) -> bool:
-        return self.data < _data(other)
+        return self._data < _data(other)
 
     def __le__(self, other: Operand) -> bool:
-        return self.data <= _data(other)
+        return self._data <= _data(other)
 
     def __gt__(self, other: Operand) -> bool:
-        return self.data > _data(other)
+        return self._data > _data(other)
 
     def __ge__(self, other: Operand) -> bool:
-        return self.data >= _data(other)
+        return self._data >= _data(other)
 
     __eq__ = object.__eq__  # identity: a Value is a node, not a number
     __hash__ = object.__hash__
 
     def __float__(self) -> float:
-        return self.data
+        return self._data
+
+    def __int__(self) -> int:
+        return int(self._data)
+
+    def __round__(self, ndigits: int | None = None) -> float:
+        return round(self._data, ndigits)
+
+    def __format__(self, spec: str) -> str:
+        # f"{v:.3f}" formats the number; f"{v}" is the repr, as for any object
+        return format(self._data, spec) if spec else repr(self)
+
+    def item(self) -> float:
+        """The number, as a plain float (PyTorch's ``tensor.item()``)."""
+        return self._data
 
     def __repr__(self) -> str:
         label = f", label={self.label!r}" if self.label else ""
-        return f"Value(data={self.data!r}, grad={self.grad!r}{label})"
+        return f"Value(data={self._data!r}, grad={self.grad!r}{label})"
 
     # micrograd's private names, so code written against it keeps working
     @property
@@ -291,6 +233,81 @@ class Value:
     def _op(self) -> str:
         return self.op
 
+    @property
+    def _backward(self) -> Callable[[], None]:
+        """micrograd's ``_backward``: add this node's share of ``self.grad`` into its children's ``.grad``.
+
+        A closure set on a node (micrograd's way of writing an operation's
+        backward) is what ``backward()`` uses for that node, first order only.
+        """
+        const = getattr(self, "_const", None)
+        if type(const) is _Closure:
+            return const.function
+        return functools.partial(_micrograd_step, self)
+
+    @_backward.setter
+    def _backward(self, function: Callable[[], None]) -> None:
+        if not callable(function):
+            raise TypeError(f"_backward must be a function, got {type(function).__name__}")
+        children = self.children
+        if not children:
+            return  # a leaf has nothing to pass a gradient to (micrograd sets a no-op)
+        # the generic branch of backward handles it: children in _second, the closure in _const
+        self._const = _Closure(function, self.const or None)
+        self._first = None
+        self._second = children
+
+    if TYPE_CHECKING:
+        # The methods and operators made from the table of operations (see
+        # register_operation), declared for type checkers; a test checks that
+        # these are exactly the table's.
+        def __add__(self, other: Operand) -> Value: ...
+        def __radd__(self, other: Operand) -> Value: ...
+        def __sub__(self, other: Operand) -> Value: ...
+        def __rsub__(self, other: Operand) -> Value: ...
+        def __mul__(self, other: Operand) -> Value: ...
+        def __rmul__(self, other: Operand) -> Value: ...
+        def __truediv__(self, other: Operand) -> Value: ...
+        def __rtruediv__(self, other: Operand) -> Value: ...
+        def __mod__(self, other: Operand) -> Value: ...
+        def __rmod__(self, other: Operand) -> Value: ...
+        def __pow__(self, other: Operand) -> Value: ...
+        def __rpow__(self, other: Operand) -> Value: ...
+        def __neg__(self) -> Value: ...
+        def __abs__(self) -> Value: ...
+
+        exp: ClassVar[Callable[[Value], Value]]
+        exp2: ClassVar[Callable[[Value], Value]]
+        expm1: ClassVar[Callable[[Value], Value]]
+        log: ClassVar[Callable[[Value], Value]]
+        log2: ClassVar[Callable[[Value], Value]]
+        log10: ClassVar[Callable[[Value], Value]]
+        log1p: ClassVar[Callable[[Value], Value]]
+        sqrt: ClassVar[Callable[[Value], Value]]
+        sin: ClassVar[Callable[[Value], Value]]
+        cos: ClassVar[Callable[[Value], Value]]
+        tan: ClassVar[Callable[[Value], Value]]
+        sinh: ClassVar[Callable[[Value], Value]]
+        cosh: ClassVar[Callable[[Value], Value]]
+        tanh: ClassVar[Callable[[Value], Value]]
+        asin: ClassVar[Callable[[Value], Value]]
+        acos: ClassVar[Callable[[Value], Value]]
+        atan: ClassVar[Callable[[Value], Value]]
+        asinh: ClassVar[Callable[[Value], Value]]
+        acosh: ClassVar[Callable[[Value], Value]]
+        atanh: ClassVar[Callable[[Value], Value]]
+        sigmoid: ClassVar[Callable[[Value], Value]]
+        softplus: ClassVar[Callable[[Value], Value]]
+        relu: ClassVar[Callable[[Value], Value]]
+        leaky_relu: ClassVar[Callable[..., Value]]  # (self, slope=0.01)
+        abs: ClassVar[Callable[[Value], Value]]
+        sign: ClassVar[Callable[[Value], Value]]
+        detach: ClassVar[Callable[[Value], Value]]
+        atan2: ClassVar[Callable[[Value, Operand], Value]]
+        hypot: ClassVar[Callable[[Value, Operand], Value]]
+        maximum: ClassVar[Callable[[Value, Operand], Value]]
+        minimum: ClassVar[Callable[[Value, Operand], Value]]
+
     # --- differentiation ---
 
     def backward(self, gradient: float = 1.0) -> None:
@@ -298,103 +315,82 @@ class Value:
 
         Leaves and intermediate nodes alike are filled in. Like PyTorch, gradients
         accumulate: a second call adds again; zero them between steps. Nothing is
-        changed if the pass fails (an overflowing or infinite derivative).
+        changed if the pass fails (an overflowing or infinite derivative, or a
+        sum of gradients that would overflow). Raises RuntimeError for a result
+        computed under ``no_grad`` (it has no graph to go back through).
         """
-        _backpropagate(self, _as_float(gradient), create_graph=False, into_grad=True)
+        _backpropagate(self, _finite(gradient, "the gradient (seed) of backward"), False, True)
 
 
-def _weighted_sum_rule(*operands: Any) -> tuple[Any, ...]:
-    # the operands are w_1..w_n, x_1..x_n, b
-    n = len(operands) // 2
-    weights, inputs = operands[:n], operands[n : 2 * n]
-    return (*inputs, *weights, 1.0)  # d/dw_i = x_i, d/dx_i = w_i, d/db = 1
+def _name_and_link(node: Value, children: Any, op: Any, label: Any) -> None:
+    # the rest of Value(data, _children, _op, label): checks, then the label and the children
+    if type(children) is str:  # Value(2.0, "x"): a label given by position
+        if op or label:
+            raise TypeError(
+                f"Value's second argument is its children (micrograd's) or its label, got {children!r}"
+            )
+        children, label = (), children
+    if not isinstance(label, str):
+        raise TypeError(f"a label must be a str, got {type(label).__name__}: {label!r}")
+    if not isinstance(op, str):
+        raise TypeError(f"an op must be a str, got {type(op).__name__}: {op!r}")
+    operands = tuple(children)
+    bad = next((c for c in operands if not isinstance(c, Value)), None)
+    if bad is not None:
+        raise TypeError(f"a Value's children must be Values, got {type(bad).__name__}: {bad!r}")
+    if label:
+        node.label = label
+    if len(operands) in (1, 2):
+        node._first = operands[0]
+        node._second = operands[1] if len(operands) == 2 else None
+    elif operands:
+        node._second = operands
+        node._const = None
 
 
-# The table of derivative rules: op -> rule(out, *operands) -> a tuple of
-# d out / d operand, one per child. The operands are the children, then the
-# constants: ``x * 2`` has children (x,) and const (2.0,), so its rule sees
-# (out, x, 2.0) and a derivative for the constant is ignored. Written with operators, so one rule
-# serves floats (first order) and Values (recorded, for higher orders) alike.
-RULES: dict[str, Callable[..., tuple[Any, ...]]] = {
-    "+": lambda out, a, b: (1.0, 1.0),
-    "-": lambda out, a, b: (1.0, -1.0),
-    "*": lambda out, a, b: (b, a),
-    "/": lambda out, a, b: (1.0 / b, -out / b),
-    "neg": lambda out, a: (-1.0,),
-    "**": lambda out, a, k: (k * a ** (k - 1.0) if k != 0.0 else 0.0,),  # x**0 is constant
-    "pow": lambda out, a, b: (b * a ** (b - 1.0), out * _log(a)),
-    "exp": lambda out, a: (out,),
-    "log": lambda out, a: (1.0 / a,),
-    "sqrt": lambda out, a: (0.5 / out,),
-    "tanh": lambda out, a: (1.0 - out * out,),
-    "sigmoid": lambda out, a: (out * (1.0 - out),),
-    "softplus": lambda out, a: (_sigmoid_of(a),),
-    "relu": lambda out, a: (1.0 if a > 0.0 else 0.0,),
-    "leaky_relu": lambda out, a, k: (1.0 if a > 0.0 else k,),
-    "abs": lambda out, a: (1.0 if a > 0.0 else -1.0 if a < 0.0 else 0.0,),
-    "sin": lambda out, a: (_cos(a),),
-    "cos": lambda out, a: (-_sin(a),),
-    "sum": lambda out, *terms: (1.0,) * len(terms),
-    "weighted_sum": lambda out, *operands: _weighted_sum_rule(*operands),
-}
+def _micrograd_step(node: Value) -> None:
+    # what micrograd's _backward closure does, with this engine's rule
+    for child, local in zip(node.children, local_derivatives(node)):
+        child.grad += local * node.grad
 
 
-def operation(data: float, children: tuple[Value, ...], op: str, const: tuple[float, ...] = ()) -> Value:
-    """Make the node for an operation's result: how every operation records itself.
-
-    ``data`` is the result (a float), ``children`` the operand Values in order,
-    ``op`` the name of its rule in ``RULES``, ``const`` any constant operands.
-    Under ``no_grad`` the result is a plain leaf. To add an operation, register
-    its rule and return ``operation(...)``::
-
-        RULES["softsign"] = lambda out, x: ((1 - abs(out)) ** 2,)
-        def softsign(x): return operation(x.data / (1 + abs(x.data)), (x,), "softsign")
-
-    Raises OverflowError, naming the operation, for a result too large for a float.
-    """
-    data, children, const = _as_float(data), tuple(children), tuple(const)
-    # the shapes of the engine's own operations go in slots, anything else whole
-    if len(children) == 1 and not const:
-        return _node(data, op, children[0])
-    if len(children) == 1 and len(const) == 1 and type(const[0]) is float:
-        return _node(data, op, children[0], None, const[0])
-    if len(children) == 2 and not const:
-        return _node(data, op, children[0], children[1])
-    return _node(data, op, None, None, const or None, children)
+# --- making nodes --------------------------------------------------------------------------
 
 
 def _node(
     data: float,
     op: str,
     first: Value | None,
-    second: Value | None = None,
+    second: Any = None,
     const: Any = None,
-    many: tuple[Value, ...] = (),
 ) -> Value:
-    # operation() with the operands already in Value's slots: the engine's own
-    # operations call this, on the hot path, positionally and without __init__
+    # Every operation's node is made here, with its operands already in Value's
+    # slots (see there; second is the tuple of children when first is None).
+    # Positional and without __init__: the hot path of every forward.
     if data - data != 0.0:  # inf - inf and nan - nan are nan: true just when data is not finite
-        operands = [c.data for c in (first, second, *many) if c is not None]
+        operands = [c._data for c in _operands_of(first, second)]
         consts = () if const is None else const if type(const) is tuple else (const,)
-        described = _describe_operation(op, operands, consts)
-        raise OverflowError(f"{described} overflows a float (|result| > {_FLOAT_MAX:.4g})")
+        raise OverflowError(
+            f"{describe(op, [*operands, *consts])} overflows a float (|result| > {_FLOAT_MAX:.4g})"
+        )
     node = _new_value(Value)
-    node.data = data
+    node._data = data
     node.grad = 0.0
     node._pending = None
-    scope = _state.scope
+    settings = _thread_state.settings
+    scope = settings.scope
     if scope is not None:
         node._scope = scope
-    if _state.paused:  # under no_grad: a result, not a node of any graph
+    if not settings.enabled:  # under no_grad: a result, not a node of any graph
         node.op = ""
         node._first = None
+        node._const = _UNRECORDED
         return node
     node.op = op
     node._first = first
     if first is None:
-        node._many = many
-        if const is not None:
-            node._const = const
+        node._second = second
+        node._const = const
     else:
         node._second = second
         if second is None:
@@ -403,13 +399,193 @@ def _node(
 
 
 _new_value = object.__new__
-_VALUE_SLOTS = [name for name in Value.__slots__ if name != "__weakref__"]
-_data_of = operator.attrgetter("data")
-_pending_of = operator.attrgetter("_pending")
+
+
+def _operands_of(first: Value | None, second: Any) -> tuple[Value, ...]:
+    if first is None:
+        return second  # type: ignore[no-any-return]
+    return (first,) if second is None else (first, second)
 
 
 def _many_of(node: Value) -> tuple[Value, ...]:
-    return getattr(node, "_many", ())  # empty on a leaf, even one given an op
+    return getattr(node, "_second", None) or ()  # a leaf has no _second
+
+
+def _apply(op: Operation, values: tuple[Value, ...], constants: tuple[float, ...]) -> Value:
+    # op on Value operands and number constants, any shape: the general path
+    operands = [v._data for v in values]
+    op.check(*operands, *constants)
+    try:
+        data = float(op.forward(*operands, *constants))
+    except OverflowError:  # math.exp and friends raise; the node reports it, naming op and operands
+        data = _INF
+    if len(values) == 1 and len(constants) <= 1:
+        return _node(data, op.name, values[0], None, constants[0] if constants else None)
+    if len(values) == 2 and not constants:
+        return _node(data, op.name, values[0], values[1])
+    return _node(data, op.name, None, values, constants or None)
+
+
+# Value's methods for the two commonest shapes, one operand and two, are these
+# templates with the operation's parts filled in as their globals by _specialize
+# (a closure would copy its cells into every call, a few percent of a small graph's
+# time). Each reads as the plain function it is, with these names standing for
+# the operation's: its forward, name and domain check, and those of the
+# operation used when the second operand is a plain number.
+def _unfilled(*operands: float) -> float:
+    raise AssertionError("a template runs only as _specialize made it")
+
+
+_forward: Callable[..., Any] = _unfilled
+_name = ""
+_check: Callable[..., None] | None = None
+_number_forward: Callable[..., Any] = _unfilled
+_number_name = ""
+_number_check: Callable[..., None] | None = None
+
+
+def _one_operand_template(self: Value) -> Value:
+    x = self._data
+    if _check is not None:
+        _check(x)
+    try:
+        data = _forward(x)
+    except OverflowError:  # math.exp and friends raise; the node reports it, naming op and operand
+        data = _INF
+    return _node(data, _name, self)
+
+
+def _two_operands_template(self: Value, other: Operand) -> Value:
+    # a op b, b a Value or a plain number (then kept as the node's constant,
+    # under op.with_number's entry when it has one: x ** 2 is "**", not "pow")
+    a = self._data
+    if isinstance(other, Value):
+        b = other._data
+        if _check is not None:
+            _check(a, b)
+        try:
+            data = _forward(a, b)
+        except OverflowError:
+            data = _INF
+        return _node(data, _name, self, other)
+    c = other if type(other) is float and other - other == 0.0 else _finite(other, f"the operand of {_name}")
+    if _number_check is not None:
+        _number_check(a, c)
+    try:
+        data = _number_forward(a, c)
+    except OverflowError:
+        data = _INF
+    return _node(data, _number_name, self, None, c)
+
+
+def _specialize(template: Callable[..., Value], op: Operation) -> Callable[..., Value]:
+    # template, with op's parts as its globals (see above)
+    numbered = OPERATIONS[op.with_number] if op.with_number else op
+    parts = {
+        "_forward": op.forward,
+        "_name": op.name,
+        "_check": op.check if op.domain else None,
+        "_number_forward": numbered.forward,
+        "_number_name": numbered.name,
+        "_number_check": numbered.check if numbered.domain else None,
+    }
+    # a code object of its own: the interpreter's inline caches live in it, and
+    # differ per operation (they would thrash in one shared code object)
+    code = template.__code__.replace(co_name=op.name)
+    made: Callable[..., Value] = types.FunctionType(code, {**globals(), **parts}, op.name)
+    return made
+
+
+def _with_constants(op: Operation) -> Callable[..., Value]:
+    # a Value and op.constants plain numbers (leaky_relu's slope, c in c - x)
+    count, name = op.constants, op.name
+    defaults = op.defaults
+
+    def method(self: Value, *constants: Any) -> Value:
+        given = len(constants)
+        if not count - len(defaults) <= given <= count:
+            raise TypeError(f"{name} takes {count} constant(s) after the Value, got {given}")
+        constants = (*constants, *defaults[len(defaults) - (count - given) :])
+        return _apply(op, (self,), tuple(_finite(c, f"the constant of {name}") for c in constants))
+
+    return method
+
+
+def _any_operands(op: Operation) -> Callable[..., Value]:
+    # a user's operation of another shape: Values, then op.constants numbers
+    name = op.name
+
+    def apply(*operands: Any) -> Value:
+        if op.arity is not None and len(operands) != op.arity:
+            raise TypeError(f"{name} takes {op.arity} operands, got {len(operands)}")
+        split = len(operands) - op.constants
+        values = tuple(_as_value(x, name) for x in operands[:split])
+        constants = tuple(_finite(c, f"the constant of {name}") for c in operands[split:])
+        if not values:
+            raise TypeError(f"{name} needs at least one operand")
+        return _apply(op, values, constants)
+
+    return apply
+
+
+def _method_of(op: Operation) -> Callable[..., Value]:
+    if op.arity == 1:
+        return _specialize(_one_operand_template, op)
+    if op.constants:
+        return _with_constants(op)
+    if op.arity == 2:
+        return _specialize(_two_operands_template, op)
+    return _any_operands(op)
+
+
+def register_operation(op: Operation) -> Callable[..., Value]:
+    """Add ``op`` to the table of operations and return the function that applies it.
+
+    The way every operation, built in or a user's, becomes part of the engine:
+    ``backward`` uses its rule, ``op.method`` (if given) becomes a Value method
+    and ``op.operators`` Value's operators. The function returned takes the
+    Value operands, then the constants, and returns the result's node::
+
+        softsign = register_operation(Operation(
+            "softsign",
+            forward=lambda x: x / (1 + abs(x)),
+            rule=lambda out, x: ((1 - abs(out)) ** 2,),
+            method="softsign",
+        ))
+        y = softsign(x)  # or x.softsign()
+
+    Raises ValueError for a name already taken by another operation, or a
+    method or operator name Value already has for something else.
+    """
+    if OPERATIONS.get(op.name, op) is not op:
+        raise ValueError(f"an operation named {op.name!r} is already registered")
+    names = [op.method] if op.method else []
+    names += list(op.operators)
+    for attribute in names:
+        existing = getattr(Value, attribute, None)
+        if (
+            existing is not None
+            and getattr(existing, "operation", None) is not op
+            and attribute not in _DEFAULT_DUNDERS
+        ):
+            raise ValueError(f"Value already has {attribute!r}; choose another method name for {op.name!r}")
+    if op.name not in OPERATIONS:
+        ops.add_operation(op)
+    for attribute in names:
+        setattr(Value, attribute, _named(_method_of(op), op, attribute))
+    return _named(_any_operands(op), op, op.name)
+
+
+# object's own special methods that a Value operation may replace (only __abs__ & co. come from nowhere)
+_DEFAULT_DUNDERS = frozenset(name for name in dir(object) if name.startswith("__"))
+
+
+def _named(function: Callable[..., Value], op: Operation, name: str) -> Callable[..., Value]:
+    # a name and docstring for help() and tracebacks (each function is a new closure)
+    function.__name__ = function.__qualname__ = name
+    function.__doc__ = f"{op.doc or op.name} (the operation {op.name!r} of microgrid.ops)."
+    function.operation = op  # type: ignore[attr-defined]
+    return function
 
 
 def value_sum(terms: Iterable[Operand]) -> Value:
@@ -418,7 +594,9 @@ def value_sum(terms: Iterable[Operand]) -> Value:
     Plain numbers become leaves. An empty sum is ``Value(0.0)``.
     """
     children = tuple(t if isinstance(t, Value) else Value(t) for t in terms)
-    return _node(_sum(map(_data_of, children)), "sum", None, None, None, children)
+    if not children:
+        return Value(0.0)
+    return _node(_fsum(map(_data_of, children)), "sum", None, children)
 
 
 def weighted_sum(weights: Iterable[Operand], inputs: Iterable[Operand], bias: Operand = 0.0) -> Value:
@@ -437,7 +615,21 @@ def weighted_sum(weights: Iterable[Operand], inputs: Iterable[Operand], bias: Op
         )
     b = bias if isinstance(bias, Value) else Value(bias)
     products = map(operator.mul, map(_data_of, ws), map(_data_of, xs))
-    return _node(_sum([*products, b.data]), "weighted_sum", None, None, None, (*ws, *xs, b))
+    return _node(_fsum([*products, b._data]), "weighted_sum", None, (*ws, *xs, b))
+
+
+_data_of = operator.attrgetter("_data")
+_pending_of = operator.attrgetter("_pending")
+
+
+def _fsum(terms: Iterable[float]) -> float:
+    try:
+        return math.fsum(terms)  # exact: the order of the terms does not matter
+    except (OverflowError, ValueError):  # a term or the total is out of range (inf - inf, say)
+        return _INF  # reported by _node, naming the operation and operands
+
+
+# --- the backward pass ---------------------------------------------------------------------
 
 
 def topological_order(root: Value) -> list[Value]:
@@ -446,6 +638,7 @@ def topological_order(root: Value) -> list[Value]:
     The leaves come first, then the operations in depth-first order. No
     recursion: a graph of any depth works at the default recursion limit.
     """
+    _check_value(root, "topological_order")
     with _taking_turns():
         leaves, operations, _ = _walk(root)
     return leaves + operations
@@ -458,9 +651,32 @@ def gradients(output: Value, seed: Any = 1.0, *, create_graph: bool = False) -> 
     ``create_graph`` the rules are evaluated on Values, so the gradients are
     themselves recorded graphs (pass a Value seed); otherwise on floats.
     Raises OverflowError or ZeroDivisionError, naming the node, when a
-    gradient overflows or a derivative is infinite.
+    gradient overflows or a derivative is infinite; TypeError for an output
+    that is not a Value or a seed that is not a number or a Value.
     """
+    _check_value(output, "gradients")
+    if not isinstance(seed, Value):
+        seed = _finite(seed, "the seed of gradients")
     return _backpropagate(output, seed, create_graph, into_grad=False)
+
+
+def grad(output: Value, inputs: Value | Iterable[Value], *, create_graph: bool = False) -> list[Value]:
+    """d output / d input for each input, like ``torch.autograd.grad``.
+
+    No ``.grad`` is touched. An input the output does not depend on gets 0.
+    With ``create_graph=True`` the results are recorded Values that can be
+    differentiated again (second, third derivatives, Hessians); otherwise they
+    are leaves. Raises TypeError for an output or an input that is not a Value.
+    """
+    _check_value(output, "grad")
+    if isinstance(inputs, (str, bytes)) or not isinstance(inputs, (Value, Iterable)):
+        raise TypeError(f"grad's inputs must be a Value or Values, got {type(inputs).__name__}: {inputs!r}")
+    inputs = [inputs] if isinstance(inputs, Value) else list(inputs)
+    for x in inputs:
+        _check_value(x, "grad's inputs")
+    grads = gradients(output, Value(1.0) if create_graph else 1.0, create_graph=create_graph)
+    found = [grads.get(x, 0.0) for x in inputs]
+    return [g if isinstance(g, Value) else Value(g) for g in found]
 
 
 _one_walk_at_a_time = threading.Lock()
@@ -470,35 +686,58 @@ def _taking_turns() -> threading.Lock:
     # Walks mark nodes in place, so they take turns across threads. A pass
     # started from within a derivative rule would wait for itself forever:
     # it is refused instead.
-    if _state.in_pass:
+    if _settings().in_pass:
         raise RuntimeError("a backward pass cannot run inside another (from a derivative rule?)")
     return _one_walk_at_a_time
 
 
 def _backpropagate(output: Value, seed: Any, create_graph: bool, into_grad: bool) -> dict[Value, Any]:
     # The pass behind backward (into_grad: add each gradient to .grad, once
-    # all of them are known) and gradients (return them, touching no .grad).
-    leaves: list[Value] = []
-    operations: list[Value] = []
+    # all of them are known and checked) and gradients (return them, touching
+    # no .grad). Either way every _pending is emptied again, even after Ctrl-C:
+    # recorded gradients hold graphs.
+    if getattr(output, "_const", None) is _UNRECORDED:
+        raise RuntimeError(
+            f"{output!r} was computed under no_grad, so it has no graph to differentiate "
+            "(like PyTorch's 'element 0 of tensors does not require grad'); compute it outside no_grad"
+        )
+    nodes: list[Value] = []
+    settings = _settings()
     with _taking_turns():  # a with statement: Ctrl-C cannot leave the lock held
         try:
-            _state.in_pass = True
+            settings.in_pass = True
             leaves, operations, mark = _walk(output)
+            nodes = leaves + operations
             output._pending = seed
             _chain_rule(leaves, operations, mark, create_graph)
-            if into_grad:
-                for nodes in (leaves, operations):
-                    for node in nodes:
-                        node.grad += node._pending
-                        node._pending = None
-                return {}
-            return {node: node._pending for nodes in (leaves, operations) for node in nodes}
-        finally:
-            _state.in_pass = False
             if not into_grad:
-                for nodes in (leaves, operations):
-                    for node in nodes:
-                        node._pending = None  # drop the gradients: recorded ones hold graphs
+                return {node: node._pending for node in nodes}
+            # all or nothing: every .grad + gradient is checked before any is changed
+            sums = [node.grad + node._pending for node in nodes]
+            total = sum(sums)  # not finite when any sum is (or, rarely, when they add up past it)
+            if total - total != 0.0:
+                _refuse_overflowing_sum(nodes, sums)
+            for node, total in zip(nodes, sums):
+                node.grad = total
+                node._pending = None
+            nodes = []  # emptied already
+            return {}
+        finally:
+            settings.in_pass = False  # first, and with no call before it: Ctrl-C cannot skip it
+            for node in nodes:
+                node._pending = None
+
+
+def _refuse_overflowing_sum(nodes: list[Value], sums: list[float]) -> None:
+    bad = next(((n, s) for n, s in zip(nodes, sums) if not -_FLOAT_MAX <= s <= _FLOAT_MAX), None)
+    if bad is None:
+        return  # every sum is finite; only their total was not
+    node, new = bad
+    raise OverflowError(
+        f"gradient overflow: {_describe(node)} has .grad {node.grad!r}, and adding "
+        f"d(output)/d(node) = {node._pending!r} would make it {new!r}; no .grad was changed "
+        "(zero the grads between steps?)"
+    )
 
 
 def _walk(root: Value) -> tuple[list[Value], list[Value], float]:
@@ -525,48 +764,68 @@ def _walk(root: Value) -> tuple[list[Value], list[Value], float]:
                     stack.append(node._second)
             elif node.op and _many_of(node):  # any other shape of operation
                 stack += (node, None)
-                stack += node._many
+                stack += node._second
             else:
                 leaves.append(node)  # (a node with an op but no children is one too)
     return leaves, operations, mark
 
 
 def _chain_rule(leaves: list[Value], operations: list[Value], mark: float, create_graph: bool) -> None:
-    # Adds each operation's gradient, times its local derivatives, into its
-    # children's _pending: outputs first, so a node's gradient is complete
-    # before it is passed on. Raises on the first gradient out of range.
+    """Add each operation's gradient, times its local derivatives, into its children's ``_pending``.
+
+    It computes exactly this loop, the chain rule, in which each node's
+    gradient is complete before it is passed on (outputs first)::
+
+        for node in reversed(operations):
+            for child, local in zip(node.children, local_derivatives(node)):
+                child._pending += local * node._pending
+
+    (with ``create_graph`` the rules are evaluated on the Values themselves).
+    The loop below is that loop made fast: nodes with one or two children and
+    at most one constant, nearly all of them, are read from their slots and
+    their rule called on floats directly. Raises on the first gradient out of
+    range, naming the node.
+    """
     try:
         for node in reversed(operations):
             g = node._pending
             if not -_FLOAT_MAX <= g <= _FLOAT_MAX:
                 break
-            rule = RULES[node.op]
             first = node._first
             if create_graph or first is None:  # any operation, on Values or floats
                 children = node.children
-                local_grads = rule(node, *children, *node.const) if create_graph else local_derivatives(node)
+                const = getattr(node, "_const", None)
+                local_grads: Sequence[Any]
+                if type(const) is _Closure:
+                    local_grads = _closure_derivatives(node, const, create_graph)
+                elif create_graph:
+                    local_grads = _operation(node).rule(node, *children, *node.const)
+                else:
+                    local_grads = local_derivatives(node)
                 for child, local in zip(children, local_grads):
                     pending = child._pending
                     # the first term replaces the mark: a recorded sum never records "0 + term"
                     child._pending = local * g if pending is mark else pending + local * g
                 continue
-            # On floats, the shapes in slots (one or two children, at most one
-            # constant: nearly every node) spelled out, as most time goes here.
+            rule = OPERATIONS[node.op].rule
             second = node._second
             if second is not None:
-                d_first, d_second = rule(node.data, first.data, second.data)
+                d_first, d_second = rule(node._data, first._data, second._data)
                 first._pending += d_first * g
                 second._pending += d_second * g
             elif node._const is None:
-                first._pending += rule(node.data, first.data)[0] * g
+                first._pending += rule(node._data, first._data)[0] * g
             else:
-                first._pending += rule(node.data, first.data, node._const)[0] * g
+                first._pending += rule(node._data, first._data, node._const)[0] * g
         else:
             # the operations were checked on the way; this is for the leaves
             if all(map(math.isfinite, map(_pending_of, leaves))):
                 return
             node = next(node for node in leaves if not math.isfinite(node._pending))
             g = node._pending
+    except KeyError:
+        _operation(node)  # raises, saying how to give the operation a rule
+        raise
     except ZeroDivisionError:
         raise ZeroDivisionError(
             f"the derivative of {_describe(node)} is infinite (at the edge of its domain)"
@@ -576,127 +835,272 @@ def _chain_rule(leaves: list[Value], operations: list[Value], mark: float, creat
     raise OverflowError(f"gradient overflow: d(output)/d({_describe(node)}) is {g!r}")
 
 
+def _operation(node: Value) -> Operation:
+    # node's entry in the table, with an error that says how to add one
+    op = OPERATIONS.get(node.op)
+    if op is None:
+        raise LookupError(
+            f"no rule for the operation {node.op!r} of {_describe(node)}: register one with "
+            "microgrid.register_operation(Operation(name, forward, rule)), or set a micrograd-style "
+            "_backward closure on the node"
+        )
+    return op
+
+
+def _closure_derivatives(node: Value, closure: _Closure, create_graph: bool) -> list[float]:
+    # A micrograd closure adds d out/d child * out.grad into each child's .grad:
+    # run it with out.grad = 1 and the children's .grad at 0, read what it
+    # added, and put every .grad back as it was.
+    if create_graph:
+        raise RuntimeError(
+            f"{_describe(node)} has a micrograd-style _backward closure, which gives first-order "
+            "gradients only; register its rule with microgrid.register_operation for higher orders"
+        )
+    children = node.children
+    distinct = list(dict.fromkeys(children))
+    saved = [(child, child.grad) for child in [node, *distinct]]
+    try:
+        for child in distinct:
+            child.grad = 0.0
+        node.grad = 1.0
+        closure.function()
+        added = {child: child.grad for child in distinct}
+    finally:
+        for child, value in saved:
+            child.grad = value
+    # a child that appears twice got both shares at once: give it to its first place
+    seen: set[Value] = set()
+    local = []
+    for child in children:
+        local.append(0.0 if child in seen else added[child])
+        seen.add(child)
+    return local
+
+
 def local_derivatives(node: Value) -> tuple[float, ...]:
     """Return d node / d child for each of node's children: its rule, on floats.
 
     These are the numbers backward multiplies along each edge; a leaf has none.
+    Raises LookupError for an operation with no registered rule.
     """
-    rule = RULES[node.op] if node.children else None
-    if rule is None:
+    children = node.children
+    if not children:
         return ()
+    const = getattr(node, "_const", None)
+    if type(const) is _Closure:
+        return tuple(_closure_derivatives(node, const, False))
     # the operands are the children and then the constants; keep one per child
-    operands = [child.data for child in node.children]
-    return tuple(rule(node.data, *operands, *node.const))[: len(node.children)]
+    operands = [child._data for child in children]
+    local = tuple(_operation(node).rule(node._data, *operands, *node.const))
+    if len(local) < len(children):
+        raise ValueError(
+            f"the rule of {node.op!r} gave {len(local)} derivatives for the {len(children)} operands "
+            f"of {_describe(node)}; a rule returns one per operand"
+        )
+    return local[: len(children)]
 
 
-def grad(output: Value, inputs: Value | Iterable[Value], *, create_graph: bool = False) -> list[Value]:
-    """d output / d input for each input, like ``torch.autograd.grad``.
+# --- switches: no_grad, set_grad_enabled, scope ---------------------------------------------
+#
+# A switch sets a per-thread setting (recording on or off; the scope) and puts
+# back the previous value when its block ends. Ctrl-C may land anywhere, even
+# as __exit__ begins, before it has run a line: then __exit__ never runs. So
+# the switches open in a thread are kept in a list, innermost last, and a switch
+# that was never closed closes itself when it is dropped (__del__, which runs
+# as the interrupted block unwinds): it puts back its previous value if it is
+# still the innermost, and otherwise hands that value to the switch opened
+# above it. The decorator and module calls use _call_switched, whose
+# try/finally has no moment where an interrupt can slip between the change and
+# its undoing.
 
-    No ``.grad`` is touched. An input the output does not depend on gets 0.
-    With ``create_graph=True`` the results are recorded Values that can be
-    differentiated again (second, third derivatives, Hessians); otherwise they
-    are leaves.
-    """
-    inputs = [inputs] if isinstance(inputs, Value) else list(inputs)
-    grads = gradients(output, Value(1.0) if create_graph else 1.0, create_graph=create_graph)
-    found = [grads.get(x, 0.0) for x in inputs]
-    return [g if isinstance(g, Value) else Value(g) for g in found]
+
+class _Switch:
+    """Sets ``setting`` to ``value`` for a with block; Ctrl-C-safe (see above)."""
+
+    __slots__ = ("setting", "value", "previous", "_thread")
+
+    def __init__(self, setting: str, value: object) -> None:
+        self.setting = setting
+        self.value = value
+        self._thread: int | None = None  # the thread it was opened in
+
+    def open(self, previous: object) -> None:
+        """Become the innermost switch of this setting, and set it; ``previous`` is put back on closing."""
+        settings = _settings()
+        self._thread = threading.get_ident()  # before any change: an interrupt here changes nothing
+        self.previous = previous
+        settings.open[self.setting].append(self)  # an interrupt right after: __del__ puts back previous
+        setattr(settings, self.setting, self.value)
+
+    def __del__(self) -> None:
+        # dropped while still open: its block ended without __exit__ (Ctrl-C)
+        settings = _settings()
+        switches = settings.open[self.setting]
+        if self._thread == threading.get_ident() and self in switches:
+            i = _position(switches, self)
+            if i == len(switches) - 1:
+                del switches[i]
+                setattr(settings, self.setting, self.previous)
+            else:  # opened after this block ended, the switch above inherits what it would put back
+                switches[i + 1].previous = self.previous
+                del switches[i]
 
 
-class no_grad(ContextDecorator):
+class _Frame:
+    """A call's place among the switches (see _call_switched)."""
+
+    __slots__ = ("previous",)
+
+    def __init__(self, previous: object) -> None:
+        self.previous = previous
+
+
+def _position(switches: list[Any], switch: object) -> int:
+    # the innermost place of switch (a switch can be opened again while open)
+    for i in range(len(switches) - 1, -1, -1):
+        if switches[i] is switch:
+            return i
+    return -1
+
+
+def _close(setting: str, switch: Any) -> None:
+    # switch's block is over: put back its previous value; anything still open
+    # above it was opened inside the block and is stale, so it goes too
+    settings = _settings()
+    switches = settings.open[setting]
+    i = _position(switches, switch)
+    if i >= 0:
+        del switches[i:]  # first: the store below is the last step, with no interrupt after it inside
+        setattr(settings, setting, switch.previous)
+
+
+def _call_switched(
+    setting: str, value: object, function: Callable[..., Any], *args: Any, **kwargs: Any
+) -> Any:
+    # function(*args, **kwargs) with setting set to value. Every change is
+    # inside the try, and the finally undoes them before any call can be interrupted.
+    state = _settings()
+    switches = state.open[setting]
+    frame = _Frame(getattr(state, setting))
+    depth = len(switches)
+    try:
+        switches.append(frame)
+        setattr(state, setting, value)
+        return function(*args, **kwargs)
+    finally:
+        del switches[depth:]
+        setattr(state, setting, frame.previous)
+
+
+class no_grad:
     """Within this block (or decorated function) operations record no graph.
 
     For inference and parameter updates. Per thread, and nestable. Use as
-    ``with no_grad():`` or ``@no_grad()``.
+    ``with no_grad():`` or ``@no_grad()``. Ctrl-C at any moment leaves
+    recording as it was before the block.
     """
 
+    __slots__ = ("_switch",)
+
+    def __init__(self) -> None:
+        self._switch = _Switch("enabled", False)
+
     def __enter__(self) -> no_grad:
-        _state.paused += 1
+        self._switch.open(_settings().enabled)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        _state.paused -= 1
+        _close("enabled", self._switch)
+
+    def __call__(self, function: Callable[..., Any]) -> Callable[..., Any]:
+        """Decorate ``function`` so that it runs without recording a graph."""
+
+        @functools.wraps(function)
+        def without_graph(*args: Any, **kwargs: Any) -> Any:
+            return _call_switched("enabled", False, function, *args, **kwargs)
+
+        return without_graph
+
+
+class set_grad_enabled:
+    """Switch graph recording on (True) or off (False) in this thread, like PyTorch's.
+
+    As a call, ``set_grad_enabled(False)`` takes effect at once and stays; as
+    ``with set_grad_enabled(mode):`` it lasts for the block, and as a
+    decorator for each call. Raises TypeError unless ``mode`` is a bool.
+    """
+
+    __slots__ = ("_switch", "_previous")
+
+    def __init__(self, mode: bool) -> None:
+        if not isinstance(mode, bool):
+            raise TypeError(f"set_grad_enabled takes True or False, got {type(mode).__name__}: {mode!r}")
+        self._switch = _Switch("enabled", mode)
+        self._previous = _settings().enabled
+        _settings().enabled = mode
+
+    def __enter__(self) -> set_grad_enabled:
+        self._switch.open(self._previous)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        _close("enabled", self._switch)
+
+    def __call__(self, function: Callable[..., Any]) -> Callable[..., Any]:
+        """Decorate ``function`` so that it runs with recording on or off (and leave it as it was now)."""
+        _settings().enabled = self._previous  # as a decorator, the switch is for the calls, not from now on
+        mode = self._switch.value
+
+        @functools.wraps(function)
+        def switched(*args: Any, **kwargs: Any) -> Any:
+            return _call_switched("enabled", mode, function, *args, **kwargs)
+
+        return switched
 
 
 def is_grad_enabled() -> bool:
     """True when operations record a graph in this thread (outside ``no_grad``)."""
-    return not _state.paused
+    return _settings().enabled
 
 
 class scope:
     """Mark Values made within this block as made by ``owner`` (a neuron, say).
 
     ``Value.scope`` keeps it, so drawings can group a network's nodes. Per
-    thread, and nestable: ``with scope(neuron): ...``.
+    thread, and nestable: ``with scope(neuron): ...``. Ctrl-C at any moment
+    leaves the scope as it was before the block. (A module's call uses
+    ``call_in_scope``, which does the same for one call.)
     """
 
-    __slots__ = ("owner", "previous")
+    __slots__ = ("_switch",)
 
     def __init__(self, owner: object) -> None:
-        self.owner = owner
-        self.previous: object = None
+        self._switch = _Switch("scope", owner)
 
     def __enter__(self) -> None:
-        # a class, not @contextmanager: modules enter one per call, on the hot path
-        self.previous = _state.scope
-        _state.scope = self.owner
+        self._switch.open(_settings().scope)
 
     def __exit__(self, *exc: object) -> None:
-        _state.scope = self.previous
+        _close("scope", self._switch)
 
 
-# --- helpers: functions that work on floats and Values alike ---
+def call_in_scope(owner: object, function: Callable[..., Any], *args: Any) -> Any:
+    """``function(*args)``, with the Values made meanwhile marked as ``owner``'s (see ``scope``)."""
+    return _call_switched("scope", owner, function, *args)
 
 
-def _log(x: Any) -> Any:
-    return x.log() if isinstance(x, Value) else math.log(x)
+# --- helpers ---------------------------------------------------------------------------------
 
 
-def _sin(x: Any) -> Any:
-    return x.sin() if isinstance(x, Value) else math.sin(x)
+def _finite(x: Any, what: str) -> float:
+    # x as a float: TypeError for a non-number, ValueError for inf and nan
+    number = x if type(x) is float else _as_float(x, what)
+    if number - number != 0.0:  # inf - inf and nan - nan are nan: true just when not finite
+        raise ValueError(f"{what} needs a finite number, got {number!r}")
+    return number
 
 
-def _cos(x: Any) -> Any:
-    return x.cos() if isinstance(x, Value) else math.cos(x)
-
-
-def _sigmoid_of(x: Any) -> Any:
-    return x.sigmoid() if isinstance(x, Value) else _sigmoid(x)
-
-
-def _sigmoid(x: float) -> float:
-    # exp of a non-positive number only: no overflow for any x
-    if x >= 0.0:
-        return 1.0 / (1.0 + math.exp(-x))
-    e = math.exp(x)
-    return e / (1.0 + e)
-
-
-def _sum(terms: Iterable[float]) -> float:
-    try:
-        return math.fsum(terms)  # exact: the order of the terms does not matter
-    except (OverflowError, ValueError):  # a term or the total is out of range (inf - inf, say)
-        return math.inf  # reported by operation(), naming the operation and operands
-
-
-def _divide(a: float, b: float) -> float:
-    if b == 0.0:
-        raise ZeroDivisionError(f"division by zero: {a!r} / {b!r}")
-    return a / b
-
-
-def _power(base: float, k: float) -> float:
-    if base == 0.0 and k < 0.0:
-        raise ZeroDivisionError(f"0.0 ** {k!r}: zero to a negative power")
-    if base < 0.0 and not k.is_integer():
-        raise ValueError(f"{base!r} ** {k!r}: a negative base to a non-integer power is not real")
-    try:
-        return float(base**k)
-    except OverflowError:
-        return math.inf  # reported by operation(), naming the operation and operands
-
-
-def _as_float(x: Any) -> float:
+def _as_float(x: Any, what: str = "a Value") -> float:
     if type(x) is float:
         return x
     # numbers.Real covers int, bool, Fraction and most numpy scalars; numpy's
@@ -708,22 +1112,64 @@ def _as_float(x: Any) -> float:
         try:
             return float(x)
         except OverflowError:
-            raise OverflowError(f"{x!r} is too large for a float") from None
-    raise TypeError(f"expected a real number (int, float), got {type(x).__name__}: {x!r}")
+            raise OverflowError(f"{what}: {x!r} is too large for a float") from None
+    raise TypeError(f"{what} expected a real number (int, float), got {type(x).__name__}: {x!r}")
+
+
+def _as_value(x: Any, what: str) -> Value:
+    return x if isinstance(x, Value) else Value(_finite(x, f"the operand of {what}"))
+
+
+def _check_value(x: Any, what: str) -> None:
+    if not isinstance(x, Value):
+        raise TypeError(f"{what} needs a Value, got {type(x).__name__}: {x!r}")
 
 
 def _data(x: Operand) -> float:
-    return x.data if isinstance(x, Value) else _as_float(x)
+    return x._data if isinstance(x, Value) else _as_float(x)
 
 
 def _describe(node: Value) -> str:
     if not node.op:
-        return repr(node.data)
-    return _describe_operation(node.op, [c.data for c in node.children], node.const)
+        return repr(node._data)
+    return describe(node.op, [*(c._data for c in node.children), *node.const])
 
 
-def _describe_operation(op: str, operands: list[float], const: tuple[float, ...]) -> str:
-    shown = [repr(x) for x in [*operands, *const]]
-    if len(shown) > 8:  # a sum of a thousand terms: the first few say enough
-        shown[6:] = [f"... {len(shown) - 6} more"]
-    return f"{op}({', '.join(shown)})"
+# The world of Values: a rule evaluated on Values records a graph (create_graph).
+class _ValueWorld:
+    exp = staticmethod(lambda x: x.exp())
+    log = staticmethod(lambda x: x.log())
+    log1p = staticmethod(lambda x: x.log1p())
+    expm1 = staticmethod(lambda x: x.expm1())
+    log2 = staticmethod(lambda x: x.log2())
+    log10 = staticmethod(lambda x: x.log10())
+    exp2 = staticmethod(lambda x: x.exp2())
+    sqrt = staticmethod(lambda x: x.sqrt())
+    sin = staticmethod(lambda x: x.sin())
+    cos = staticmethod(lambda x: x.cos())
+    tan = staticmethod(lambda x: x.tan())
+    sinh = staticmethod(lambda x: x.sinh())
+    cosh = staticmethod(lambda x: x.cosh())
+    tanh = staticmethod(lambda x: x.tanh())
+    asin = staticmethod(lambda x: x.asin())
+    acos = staticmethod(lambda x: x.acos())
+    atan = staticmethod(lambda x: x.atan())
+    asinh = staticmethod(lambda x: x.asinh())
+    acosh = staticmethod(lambda x: x.acosh())
+    atanh = staticmethod(lambda x: x.atanh())
+    sigmoid = staticmethod(lambda x: x.sigmoid())
+    softplus = staticmethod(lambda x: x.softplus())
+    sign = staticmethod(lambda x: x.sign())
+    floor = staticmethod(lambda x: ops.floor(_data(x)))  # piecewise constant: no gradient to record
+    atan2 = staticmethod(lambda y, x: _as_value(y, "atan2").atan2(x))
+    hypot = staticmethod(lambda x, y: _as_value(x, "hypot").hypot(y))
+    fsum = staticmethod(value_sum)
+    where = staticmethod(ops.Floats.where)  # the condition is a bool: a comparison of data
+
+
+ops.register_world(Value, _ValueWorld)
+
+
+# Every operation of the table becomes part of the engine the way a user's does.
+for _op in list(OPERATIONS.values()):
+    register_operation(_op)

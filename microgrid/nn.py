@@ -18,7 +18,7 @@ import random
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, cast
 
-from microgrid.engine import Value, grad, scope, weighted_sum
+from microgrid.engine import Value, call_in_scope, grad, weighted_sum
 
 # name -> (how repr shows it, the Value method applied; None for no activation)
 _ACTIVATIONS: dict[str, tuple[str, Callable[[Value], Value] | None]] = {
@@ -42,8 +42,7 @@ class Module:
 
     def __call__(self, *args: Any) -> Any:
         """Run ``forward(*args)`` with ``scope(self)``, so the Values made know their module."""
-        with scope(self):
-            return self.forward(*args)
+        return call_in_scope(self, self.forward, *args)
 
     def forward(self, *args: Any) -> Any:
         """Compute the module's output; subclasses define it."""

@@ -213,7 +213,7 @@ def evaluate(model: Module, data: Dataset) -> float:
     if len(data) == 0:
         raise ValueError("cannot evaluate on an empty dataset")
     predicted = predict(model, data.X)
-    return sum(p == y for p, y in zip(predicted, data.y)) / len(data)
+    return float(sum(p == y for p, y in zip(predicted, data.y)) / len(data))
 
 
 def _loss_function(loss: str | LossFunction) -> LossFunction:

@@ -95,7 +95,7 @@ def test_hostile_expressions_are_refused_with_exit_2_and_run_nothing(
         (["x", "x=1", "x=2"], 2, "x is given twice"),
         (["x", "x=two"], 2, "the value of x must be a number, got 'two'"),
         (["x +", "x=1"], 2, "not a valid expression"),
-        (["log(x)", "x=0"], 1, "log is undefined for 0.0 (non-positive input); in `log(x)`"),
+        (["log(x)", "x=0"], 1, "log(0.0) is undefined: non-positive input; in `log(x)`"),
         (["1 / (x - 1)", "x=1"], 1, "division by zero"),
         (["exp(x)", "x=1000"], 1, "overflows a float"),
     ],

@@ -24,7 +24,17 @@ import sympy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from microgrid.engine import Value, grad, is_grad_enabled, no_grad, topological_order, value_sum, weighted_sum
+from microgrid.engine import (
+    Value,
+    grad,
+    is_grad_enabled,
+    no_grad,
+    register_operation,
+    topological_order,
+    value_sum,
+    weighted_sum,
+)
+from microgrid.ops import OPERATIONS, Operation
 
 finite = st.floats(-100.0, 100.0)
 
@@ -284,7 +294,11 @@ ALL_OPS: list[tuple[str, Callable[[Value, Value], Value], str, tuple[float, ...]
     ("-a", lambda a, b: -a, "neg", ()),
     ("a ** 3", lambda a, b: a**3, "**", (3.0,)),
     ("a ** b", lambda a, b: a**b, "pow", ()),
-    ("2 ** a", lambda a, b: 2**a, "pow", ()),
+    ("2 ** a", lambda a, b: 2**a, "rpow", (2.0,)),
+    ("1 - a", lambda a, b: 1 - a, "rsub", (1.0,)),
+    ("2 / a", lambda a, b: 2 / a, "rdiv", (2.0,)),
+    ("5 % a", lambda a, b: 5 % a, "rmod", (5.0,)),
+    ("a % b", lambda a, b: a % b, "%", ()),
     ("exp", lambda a, b: a.exp(), "exp", ()),
     ("log", lambda a, b: a.log(), "log", ()),
     ("sqrt", lambda a, b: a.sqrt(), "sqrt", ()),
@@ -325,10 +339,12 @@ FORWARD_ERRORS = [
     ("sqrt(-1)", lambda: Value(-1.0).sqrt(), ValueError, ["sqrt", "-1.0"]),
     ("x / 0", lambda: Value(1.0) / 0, ZeroDivisionError, ["division", "1.0", "0.0"]),
     ("x / Value(0)", lambda: Value(1.0) / Value(0.0), ZeroDivisionError, ["division", "1.0", "0.0"]),
-    ("0 ** -1", lambda: Value(0.0) ** -1, ZeroDivisionError, ["0.0 ** -1.0"]),
-    ("(-2) ** 0.5", lambda: Value(-2.0) ** 0.5, ValueError, ["-2.0 ** 0.5"]),
-    ("(-2) ** Value", lambda: Value(-2.0) ** Value(2.0), ValueError, ["-2.0 ** Value(2.0)", "positive base"]),
-    ("0 ** Value", lambda: Value(0.0) ** Value(2.0), ValueError, ["0.0 ** Value(2.0)", "positive base"]),
+    ("0 ** -1", lambda: Value(0.0) ** -1, ZeroDivisionError, ["**(0.0, -1.0)", "zero to a negative power"]),
+    ("(-2) ** 0.5", lambda: Value(-2.0) ** 0.5, ValueError, ["**(-2.0, 0.5)", "non-integer power"]),
+    ("(-2) ** Value", lambda: Value(-2.0) ** Value(2.0), ValueError, ["pow(-2.0, 2.0)", "positive base"]),
+    ("0 ** Value(-1)", lambda: Value(0.0) ** Value(-1.0), ValueError, ["pow(0.0, -1.0)", "positive base"]),
+    ("(-2) ** x", lambda: (-2.0) ** Value(0.5), ValueError, ["rpow(0.5, -2.0)", "positive base"]),
+    ("2 / Value(0)", lambda: 2 / Value(0.0), ZeroDivisionError, ["rdiv(0.0, 2.0)", "division by zero"]),
     ("exp(1000)", lambda: Value(1000.0).exp(), OverflowError, ["exp(1000.0)", "overflow"]),
     ("1e200 * 1e200", lambda: Value(1e200) * Value(1e200), OverflowError, ["*(1e+200, 1e+200)", "overflow"]),
     ("1e200 * 1e200 (number)", lambda: Value(1e200) * 1e200, OverflowError, ["1e+200, 1e+200", "overflow"]),
@@ -493,18 +509,22 @@ def test_backward_passes_in_two_threads_over_shared_weights_both_count() -> None
     assert [w.grad for w in weights] == pytest.approx([20 * (2 * w.data + 3.0) for w in weights])
 
 
-def test_a_backward_pass_inside_a_derivative_rule_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    from microgrid.engine import RULES, operation
+def a_new_operation(monkeypatch: pytest.MonkeyPatch, op: Operation) -> Callable[..., Value]:
+    """Register op for this test only; returns the function that applies it."""
+    monkeypatch.setitem(OPERATIONS, op.name, op)
+    return register_operation(op)
 
+
+def test_a_backward_pass_inside_a_derivative_rule_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     def meddling_rule(out: float, x: float) -> tuple[float]:
         inner.backward()
         return (1.0,)
 
-    monkeypatch.setitem(RULES, "meddle", meddling_rule)
+    meddle = a_new_operation(monkeypatch, Operation("meddle", lambda x: x, meddling_rule))
     x = Value(2.0)
     inner = x * x
     with pytest.raises(RuntimeError, match="cannot run inside another"):
-        operation(2.0, (x,), "meddle").backward()
+        meddle(x).backward()
     assert x.grad == 0.0
     inner.backward()  # the graph and the engine are as they were
     assert x.grad == 4.0
@@ -540,10 +560,8 @@ def test_a_backward_interrupted_by_ctrl_c_leaves_the_graph_ready_for_the_next(
 
 
 def test_a_node_without_children_is_a_leaf_whatever_its_op() -> None:
-    from microgrid.engine import operation
-
     x = Value(2.0)
-    constant = operation(5.0, (), "const")  # no rule needed: nothing to differentiate through
+    constant = Value(5.0, (), "const")  # no rule needed: nothing to differentiate through
     named = Value(3.0)
     named.op, named.scope = "input", "layer 0"
     (x * constant * named).backward()
@@ -584,18 +602,22 @@ def test_ctrl_c_at_any_moment_never_leaves_backward_locked_or_refused() -> None:
 def test_operations_of_any_shape_keep_their_operands_and_differentiate(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from microgrid.engine import RULES, operation
-
     # lerp(a, b, t) = a + t (b - a): two children and a constant
-    monkeypatch.setitem(RULES, "lerp", lambda out, a, b, t: (1 - t, t))
-    monkeypatch.setitem(RULES, "affine", lambda out, x, k, c: (k,))  # k x + c: two constants
-    monkeypatch.setitem(RULES, "product3", lambda out, x, y, z: (y * z, x * z, x * y))
+    lerp_of = a_new_operation(
+        monkeypatch, Operation("lerp", lambda a, b, t: a + t * (b - a), lambda out, a, b, t: (1 - t, t), 3, 1)
+    )
+    affine_of = a_new_operation(  # k x + c: two constants
+        monkeypatch, Operation("affine", lambda x, k, c: k * x + c, lambda out, x, k, c: (k,), 3, 2)
+    )
+    product3 = a_new_operation(
+        monkeypatch,
+        Operation("product3", lambda x, y, z: x * y * z, lambda out, x, y, z: (y * z, x * z, x * y), 3),
+    )
     a, b, c = Value(2.0), Value(5.0), Value(-1.0)
-    lerp = operation(a.data + 0.25 * (b.data - a.data), (a, b), "lerp", (0.25,))
-    affine = operation(3 * a.data + 1, (a,), "affine", (3, 1.0))
-    product = operation(a.data * b.data * c.data, (a, b, c), "product3")
+    lerp, affine, product = lerp_of(a, b, 0.25), affine_of(a, 3, 1.0), product3(a, b, c)
+    assert (lerp.data, affine.data, product.data) == (2.75, 7.0, -10.0)
     assert (lerp.children, lerp.const) == ((a, b), (0.25,))
-    assert (affine.children, affine.const) == ((a,), (3, 1.0))
+    assert (affine.children, affine.const) == ((a,), (3.0, 1.0))
     assert (product.children, product.const) == ((a, b, c), ())
     assert [d.data for d in grad(lerp + affine + product, [a, b, c])] == [0.75 + 3 - 5.0, 0.25 - 2.0, 10.0]
     (d2,) = grad(grad(product * a, a, create_graph=True)[0], a)  # d2/da2 of a^2 b c = 2 b c
@@ -632,15 +654,13 @@ def test_a_dropped_graph_is_freed_by_reference_counting_alone() -> None:
 
 
 def test_a_new_operation_is_a_rule_and_an_operation_node(monkeypatch: pytest.MonkeyPatch) -> None:
-    from microgrid.engine import RULES, operation
-
-    monkeypatch.setitem(RULES, "cube", lambda out, x: (3 * x * x,))
+    cube = a_new_operation(monkeypatch, Operation("cube", lambda x: x**3, lambda out, x: (3 * x * x,)))
     x = Value(2.0)
-    y = operation(x.data**3, (x,), "cube")
+    y = cube(x)
     assert (y.data, y.children, y.op) == (8.0, (x,), "cube")
     y.backward()
     assert x.grad == 12.0
-    (second,) = grad(grad(operation(x.data**3, (x,), "cube"), x, create_graph=True)[0], x)
+    (second,) = grad(grad(cube(x), x, create_graph=True)[0], x)
     assert second.data == 12.0  # 6x, from the same rule evaluated on Values
     with no_grad():
-        assert operation(8.0, (x,), "cube").children == ()
+        assert cube(x).children == ()
