@@ -16,6 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from microgrid import nn, viz
+from microgrid.viz import render
 from microgrid.engine import Value, topological_order
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -321,11 +322,11 @@ def test_without_dot_the_source_builds_and_rendering_says_how_to_install(tmp_pat
 def test_dot_is_looked_up_once_and_the_lookup_follows_path(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    viz._find_dot.cache_clear()
+    render._find_dot.cache_clear()
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(viz.GraphvizNotFoundError, match="brew install graphviz"):
         viz.dot_executable()
-    viz._find_dot.cache_clear()
+    render._find_dot.cache_clear()
     monkeypatch.undo()
     assert Path(viz.dot_executable()).name == "dot"
 

@@ -92,7 +92,7 @@ def record_field(text: str, *, what: str = "a label") -> str:
 
 def dot_record(fields: list[str]) -> str:
     """A quoted record label ``{ a | b | c }`` from fields escaped by ``record_field``."""
-    return _quoted("{ " + " | ".join(fields) + " }")
+    return _quoted("{" + "|".join(fields) + "}")  # no spaces: beside an escaped space they would show
 
 
 def _quoted(escaped: str) -> str:

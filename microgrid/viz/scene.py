@@ -23,6 +23,7 @@ _COLLAPSED_READ_FACTOR = 100
 # quadratic: 149 products of the same two leaves kept dot busy for minutes.
 # Past this many hidden nodes, the longest edges are drawn as references.
 LONG_EDGE_BUDGET = 1500
+_SHORT_EDGE = 4  # hidden nodes: an edge this long is still easy to follow
 
 
 class GraphTooLargeError(ValueError):
@@ -276,35 +277,24 @@ def _mark_boxes(groups: list[Group], class_name: str, asked: str) -> None:
 def _long_edges_as_references(scene: Scene) -> set[tuple[Value, int]]:
     """The uses to draw as a small reference beside their user rather than as a long edge.
 
-    Ranks are estimated as dot assigns them (a record, then its operation node,
-    two ranks per operation; a leaf just before its first user). While the long
-    edges' hidden nodes stay within LONG_EDGE_BUDGET nothing changes; past it,
-    the longest uses become references, keeping each node's shortest use an edge.
+    Each drawn node is ranked by its distance from the root (two ranks per
+    operation: its record and its operation node), as far right as it can go; a
+    node then sits just before its farthest user, and each nearer use is an edge
+    across ``depth(node) - depth(user) - 2`` hidden nodes. dot's own placement
+    needs no more. While they stay within LONG_EDGE_BUDGET, nothing changes;
+    past it, every use more than _SHORT_EDGE ranks long becomes a reference
+    (the farthest use stays an edge), so the drawing reads as short steps.
     """
-    op_rank: dict[Value, int] = {}
-    record_rank: dict[Value, int] = {}
-    for v in scene.order:
+    depth: dict[Value, int] = {}
+    for v in reversed(scene.order):
         if scene.box_of(v) is not None:
             continue
-        if v.children:
-            op_rank[v] = 1 + max(record_rank.get(child, 0) for child in v.children)
-            record_rank[v] = op_rank[v] + 1
-        else:
-            record_rank[v] = 0
-    spans: list[tuple[int, Value, int]] = []
-    for child, uses in scene.users.items():
-        drawn_uses = [(user, i) for user, i in uses if user in op_rank and child in record_rank]
-        if not drawn_uses:
-            continue
-        start = record_rank[child] if child.children else min(op_rank[u] for u, _ in drawn_uses) - 1
-        by_span = sorted(drawn_uses, key=lambda use: op_rank[use[0]])
-        for user, i in by_span[1:]:  # the nearest use stays an edge, so the node stays attached
-            spans.append((op_rank[user] - start, user, i))
-    hidden = sum(span - 1 for span, _, _ in spans if span > 1)
-    references = set()
-    for span, user, i in sorted(spans, key=lambda item: -item[0]):
-        if hidden <= LONG_EDGE_BUDGET or span <= 2:
-            break
-        references.add((user, i))
-        hidden -= span - 2  # a reference sits one rank before its user
-    return references
+        user_depths = [depth[u] for u, _ in scene.users[v] if u in depth]
+        depth[v] = max(user_depths) + 2 if user_depths else 0
+    spans = []
+    for v, uses in scene.users.items():
+        drawn = sorted(((depth[u], u, i) for u, i in uses if u in depth and v in depth), key=lambda d: -d[0])
+        spans += [(depth[v] - d - 2, u, i) for d, u, i in drawn[1:]]
+    if sum(span for span, _, _ in spans) <= LONG_EDGE_BUDGET:
+        return set()
+    return {(user, i) for span, user, i in spans if span > _SHORT_EDGE}
