@@ -16,8 +16,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from microgrid import nn, viz
+from microgrid.engine import Value
 from microgrid.viz import render
-from microgrid.engine import Value, topological_order
 
 SVG = "{http://www.w3.org/2000/svg}"
 
