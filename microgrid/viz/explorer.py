@@ -49,6 +49,7 @@ class Explorer:
         self.timeout = timeout  # seconds dot may take per layout (None: no limit)
         self.seconds_per_step = 1.0
         self._svg: str | None = None
+        self._frames: str | None = None
 
     @property
     def steps(self) -> list[Step]:
@@ -196,7 +197,12 @@ class Explorer:
         return info
 
     def _fallback(self) -> str:
-        """Still frames with captions, for viewers that run no script."""
+        """Still frames with captions, for viewers that run no script (drawn once)."""
+        if self._frames is None:
+            self._frames = self._still_frames()
+        return self._frames
+
+    def _still_frames(self) -> str:
         walk = self.walkthrough
         count = max(2, min(_FALLBACK_FRAMES, _FALLBACK_BYTES // max(len(self.svg()), 1)))
         chosen = sorted({round(k * (len(walk) - 1) / max(count - 1, 1)) for k in range(count)})
