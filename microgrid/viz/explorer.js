@@ -188,15 +188,23 @@ function microgridExplorer(host, data, svg, css) {
 
   host.textContent = "";
   host.appendChild(root);
-  // Fit the drawing to the width unless that would make its text too small to read.
+  // Fit the drawing to the width unless that makes its text too small; a button toggles.
   const drawing = graph.querySelector("svg");
   if (drawing) {
-    const natural = parseFloat(drawing.getAttribute("width")) * 4 / 3; // pt to px
-    const room = graph.clientWidth;
-    if (natural > room && room / natural >= 0.6) {
-      drawing.setAttribute("width", String(room));
-      drawing.removeAttribute("height");
-    }
+    const width = drawing.getAttribute("width");
+    const height = drawing.getAttribute("height");
+    const natural = parseFloat(width) * 4 / 3; // pt to px
+    const fit = (on) => {
+      if (on) { drawing.setAttribute("width", String(graph.clientWidth)); drawing.removeAttribute("height"); }
+      else { drawing.setAttribute("width", width); drawing.setAttribute("height", height); }
+      zoom.textContent = on ? "100%" : "fit";
+      zoom.title = on ? "show the drawing at full size" : "fit the drawing to the width";
+      fitted = on;
+    };
+    let fitted = false;
+    const zoom = button("fit", "", () => fit(!fitted));
+    if (natural > graph.clientWidth) fit(graph.clientWidth / natural >= 0.5);
+    else zoom.remove();
   }
   render();
   return root;

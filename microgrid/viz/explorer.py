@@ -219,6 +219,9 @@ class Explorer:
         frames = []
         for k in chosen:
             svg = _bare_svg(pipe(walk.frame(k, self.style), "svg", timeout=self.timeout).decode())
+            svg = svg.replace(
+                "<svg ", '<svg style="max-width:100%;height:auto" ', 1
+            )  # fit the output's width
             caption = html.escape(f"step {k + 1} of {len(walk)}: {walk.steps[k].caption}")
             frames.append(
                 '<figure style="margin:0 0 12px 0">'

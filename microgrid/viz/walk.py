@@ -107,7 +107,7 @@ class Walkthrough:
         shown = self.shown_at(k)
         step = self.steps[k]
         labels = {}
-        if step.phase == "backward" and len(step.nodes) == 1 and self.scene.box_of(step.nodes[0]) is None:
+        if step.products and len(step.nodes) == 1 and self.scene.box_of(step.nodes[0]) is None:
             node = step.nodes[0]
             labels = {(node, i): f"local {format_number(d)}" for i, d in enumerate(local_derivatives(node))}
         return render_scene(
@@ -219,9 +219,10 @@ class Walkthrough:
         if box is None:
             node = nodes[0]
             name = self.names[node]
+            formula = self.formula(node)
+            made = name if formula == name else f"{name} = {formula}"  # a label may be its formula
             head = (
-                f"backward: {name} = {self.formula(node)} passes {self._d(name)} = "
-                f"{format_number(self.final[node])} to its operands"
+                f"backward: {made} passes {self._d(name)} = {format_number(self.final[node])} to its operands"
             )
         else:
             head = f"backward: {box.name} passes the gradients of its outputs to its inputs"
