@@ -177,3 +177,24 @@ def test_backward_steps_display_in_jupyter_as_the_explorer() -> None:
     data, _ = DisplayFormatter().format(viz.backward_steps(d))
     assert "microgridExplorer(" in data["text/html"]
     assert data["text/plain"].startswith("<BackwardSteps: 3 frames")
+
+
+def test_explore_names_parameters_and_steps_a_collapsed_network_by_layer() -> None:
+    import json
+    import re
+
+    model = nn.MLP(2, [3, 2, 1], seed=0)
+    loss = (model([1.0, -2.0]) - 1.0) ** 2
+    with pytest.raises(viz.GraphTooLargeError, match="collapse='neuron' or collapse='layer'"):
+        viz.explore(loss, max_nodes=20)  # draw_dot's limit and message
+    explorer = viz.explore(loss, model, collapse="layer", max_nodes=20)
+    assert [s.caption.splitlines()[0] for s in explorer.steps[3:]] == [
+        f"backward: layers.{k} passes the gradients of its outputs to its inputs" for k in (2, 1, 0)
+    ]
+    page = explorer.html()
+    data = json.loads(re.search(r"microgridExplorer\(host, (\{.*?\}), \"", page).group(1))  # type: ignore[union-attr]
+    boxes = [f"m{box.key}" for box in explorer.walkthrough.scene.boxes()]  # layers 0, 1, 2
+    assert [s["current"] for s in data["steps"][3:]] == [[box] for box in reversed(boxes)]
+    details = viz.explore(loss, model)._data()["details"]
+    names = {d.get("parameter") for d in details.values()} - {None}
+    assert names == {name for name, _ in model.named_parameters()}
