@@ -198,7 +198,6 @@ class Walkthrough:
     def _add(self, step: Step, extra: Mapping[str, Shown] | None = None) -> None:
         """Append a step, with what it changes in the drawn records."""
         changes = dict(extra or {})
-        scene = self.scene
         shows = {v: rid for rid, v in self.records.items() if v is not None}
         if step.phase == "forward":
             for v in step.nodes:
@@ -211,7 +210,6 @@ class Walkthrough:
         for v in step.finals:
             if v in shows:
                 changes[shows[v]] = (_data(v, known=True), f"grad {format_number(self.final[v])}", "final")
-        del scene
         self.steps.append(step)
         self.changes.append(changes)
 
@@ -349,8 +347,3 @@ def _units(scene: Scene) -> list[tuple[Group | None, list[Value]]]:
                 placed.add(u)
                 ordered.append(u)
     return [units[u] for u in ordered]
-
-
-def box_nodes(scene: Scene, box: Group) -> list[Value]:
-    """The Values drawn inside ``box``, in order."""
-    return [v for v in scene.order if scene.box_of(v) is box]
