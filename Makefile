@@ -6,12 +6,12 @@ STAMP  := $(VENV)/.installed
 # torch is an optional extra; the tests use it as an oracle when it can be installed
 TORCH  := torch==2.13.0
 
-.PHONY: demo test lint typecheck pytest notebooks bench dot clean
+.PHONY: demo test lint typecheck pytest notebooks bench dot chromium clean
 
 demo: $(STAMP) dot
 	$(PY) -m microgrid train --dataset moons --out demo-output
 
-test: $(STAMP) dot lint typecheck pytest
+test: $(STAMP) dot chromium lint typecheck pytest
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check microgrid tests benchmarks
@@ -20,7 +20,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
-pytest: $(STAMP) dot
+pytest: $(STAMP) dot chromium
 	MPLBACKEND=Agg $(PY) -m pytest
 
 # re-execute every lesson in place with the full settings (or: make notebooks LESSONS=05_digits)
@@ -51,6 +51,18 @@ dot:
 	    echo "  Debian/Ubuntu: sudo apt-get install graphviz"; \
 	    echo "  macOS:         brew install graphviz"; \
 	    echo "  conda:         conda install -c conda-forge graphviz"; \
+	    exit 1; \
+	  fi; }
+
+# Debian's Chromium and its driver run the explorer's browser tests (never a downloaded browser build).
+chromium:
+	@{ [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; } || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Chromium and chromedriver with apt"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	  else \
+	    echo "Chromium is missing; the explorer's browser tests need it. Install it, then run make again:"; \
+	    echo "  Debian/Ubuntu: sudo apt-get install chromium chromium-driver"; \
 	    exit 1; \
 	  fi; }
 

@@ -25,7 +25,7 @@ from microgrid.nn import MLP, Layer, Module, Neuron
 from microgrid.optim import SGD, Adam
 from microgrid.serialize import load, load_into, save
 from microgrid.train import fit
-from microgrid.viz import backward_steps, draw_dot, format_number
+from microgrid.viz import backward_steps, draw_dot, explore, format_number
 
 __all__ = [
     "MLP",
@@ -37,6 +37,7 @@ __all__ = [
     "Value",
     "backward_steps",
     "draw_dot",
+    "explore",
     "format_number",
     "grad",
     "gradients",

@@ -324,8 +324,11 @@ def _hidden_sizes(text: str) -> list[int]:
 _DRAW_FORMATS = ("svg", "png", "pdf", "dot", "gv")
 
 
-# a drawing of a typed expression stays readable, and dot lays it out in about a second
+# a drawing of a typed expression stays readable, and dot lays it out in well under a second
 DRAW_MAX_NODES = 300
+# dot is stopped after this long; every expression within DRAW_MAX_NODES is laid out in
+# under a second (shared variables are drawn as references, not as long edges)
+DRAW_LAYOUT_SECONDS = 10.0
 
 
 def _add_draw(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -335,6 +338,7 @@ def _add_draw(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         description="Build the graph of EXPRESSION with the given values, run backward, print "
         "each variable's gradient and draw the graph. Example: "
         'microgrid draw "tanh(w*x + b)" x=0.5 w=-2 b=1 -o neuron.svg. '
+        "With --html, also write a page that steps through backpropagation. "
         "An expression that starts with - goes after --, options first: "
         'microgrid draw -o neg.svg -- "-x*y" x=1 y=2',
     )
@@ -348,9 +352,17 @@ def _add_draw(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     draw.add_argument(
         "-o",
         "--output",
-        default="graph.svg",
         help="the drawing's file; its extension picks the format: .svg .png .pdf, or .dot/.gv "
-        "for the DOT source (needs no Graphviz) (default: graph.svg)",
+        "for the DOT source (needs no Graphviz) (default: graph.svg, unless --html is given)",
+    )
+    draw.add_argument(
+        "--html",
+        metavar="PAGE",
+        help="write a self-contained HTML page that steps through backpropagation (buttons, arrow "
+        "keys, a slider), e.g. --html backprop.html",
+    )
+    draw.add_argument(
+        "--forward", action="store_true", help="with --html: step through the forward pass first"
     )
     draw.add_argument("--no-grad", action="store_true", help="draw data only, no gradients")
     draw.add_argument(
@@ -367,14 +379,17 @@ def _run_draw(args: argparse.Namespace) -> int:
 
     from microgrid import expression, viz
 
-    output = Path(args.output)
-    extension = output.suffix.lower().lstrip(".")
+    # graph.svg unless only the page was asked for
+    output = Path(args.output) if args.output is not None else None if args.html else Path("graph.svg")
+    extension = output.suffix.lower().lstrip(".") if output is not None else ""
     try:
-        if extension not in _DRAW_FORMATS:
+        if output is not None and extension not in _DRAW_FORMATS:
             raise expression.ExpressionError(
                 f"cannot tell the drawing's format from {args.output!r}: end it in "
                 + ", ".join(f".{f}" for f in _DRAW_FORMATS)
             )
+        if args.html is not None and not args.html.lower().endswith((".html", ".htm")):
+            raise expression.ExpressionError(f"--html {args.html!r}: the page's name must end in .html")
         parsed = expression.parse(args.expression)
         values = expression.parse_assignments(args.values)
         result, leaves = parsed.evaluate(values)
@@ -384,6 +399,7 @@ def _run_draw(args: argparse.Namespace) -> int:
     except expression.EvaluationError as error:
         print(f"microgrid draw: error: {error}", file=sys.stderr)
         return 1
+    written = []
     try:
         result.backward()
         graph = viz.draw_dot(
@@ -396,10 +412,16 @@ def _run_draw(args: argparse.Namespace) -> int:
         print(f"f = {parsed.text} = {viz.format_number(result.data, 6)}")
         for name, leaf in leaves.items():
             print(f"df/d{name} = {viz.format_number(leaf.grad, 6)}")
-        if extension in ("dot", "gv"):
-            output.write_text(graph.source)
-        else:
-            output.write_bytes(graph.pipe(format=extension))
+        if output is not None:
+            if extension in ("dot", "gv"):
+                output.write_text(graph.source)
+            else:
+                output.write_bytes(viz.pipe(graph, extension, timeout=DRAW_LAYOUT_SECONDS))
+            written.append(output)
+        if args.html is not None:
+            page = viz.explore(result, forward=args.forward, rankdir=args.rankdir, max_nodes=DRAW_MAX_NODES)
+            page.timeout = DRAW_LAYOUT_SECONDS
+            written.append(page.save(args.html))
     except viz.GraphTooLargeError:
         print(
             f"microgrid draw: error: the expression's graph has more than {DRAW_MAX_NODES} nodes, "
@@ -408,8 +430,24 @@ def _run_draw(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    except (ArithmeticError, ValueError, viz.GraphvizNotFoundError, OSError) as error:  # EvaluationError too
+    except viz.LayoutTimeoutError:
+        print(
+            f"microgrid draw: error: dot could not lay out the drawing within {DRAW_LAYOUT_SECONDS:g} s "
+            "(its graph is too tangled to draw); draw a smaller expression, or write the DOT source "
+            "(-o graph.dot) and lay it out yourself",
+            file=sys.stderr,
+        )
+        _remove(written)
+        return 2
+    except (ArithmeticError, ValueError, RuntimeError, OSError) as error:  # EvaluationError, dot's failures
         print(f"microgrid draw: error: {error}", file=sys.stderr)
+        _remove(written)
         return 1
-    print(f"wrote {output}")
+    print(f"wrote {', '.join(str(path) for path in written)}")
     return 0
+
+
+def _remove(paths: list[Any]) -> None:
+    # a failed command leaves no part of its outputs behind
+    for path in paths:
+        path.unlink(missing_ok=True)

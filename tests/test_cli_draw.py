@@ -59,7 +59,7 @@ def test_the_extension_picks_the_format_and_no_grad_rankdir_apply(tmp_path: Path
 def test_dot_output_needs_no_graphviz_and_images_say_how_to_install_it(tmp_path: Path) -> None:
     run = draw("x * y", "x=2", "y=3", "-o", "g.dot", cwd=tmp_path, path=str(tmp_path))
     assert run.returncode == 0, run.stderr
-    assert "{ x | data 2 | grad 3 }" in (tmp_path / "g.dot").read_text()
+    assert "{x|data\\ 2|grad\\ 3}" in (tmp_path / "g.dot").read_text()
     run = draw("x * y", "x=2", "y=3", "-o", "g.svg", cwd=tmp_path, path=str(tmp_path))
     assert run.returncode == 1
     assert "apt install graphviz" in run.stderr and "Traceback" not in run.stderr
@@ -121,3 +121,49 @@ def test_an_expression_starting_with_minus_goes_after_double_dash(tmp_path: Path
     result = draw("-o", "neg.svg", "--", "-x*y", "x=1", "y=2", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "df/dx = -2" in result.stdout and (tmp_path / "neg.svg").exists()
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "+".join(["x"] * 150),  # a leaf feeding every rank: 5-7 s before
+        "+".join(["x*y"] * 99),  # 99 products over 2 variables: 70-90 s before
+        "+".join(["v0*v1"] * 149),  # 893 characters, 299 Values: 7 minutes before
+    ],
+)
+def test_shared_variables_feeding_every_rank_are_drawn(tmp_path: Path, expression: str) -> None:
+    names = sorted(set(expression.replace("*", "+").split("+")))
+    run = draw(expression, *[f"{n}=1.5" for n in names], "-o", "g.svg", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr  # within DRAW_LAYOUT_SECONDS, or it would exit 2
+    svg = ET.parse(tmp_path / "g.svg").getroot()
+    texts = [t.text for t in svg.iter(SVG + "text")]
+    assert texts.count(names[0]) > 2  # the variable's record, and references beside far uses
+
+
+def test_a_layout_past_the_time_limit_is_refused_with_exit_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from microgrid import cli
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(cli, "DRAW_LAYOUT_SECONDS", 0.001)  # the real dot, stopped at once
+    assert cli.main(["draw", "tanh(w*x + b)", "x=1", "w=2", "b=3", "-o", "g.png"]) == 2
+    error = capsys.readouterr().err
+    assert "dot could not lay out the drawing within 0.001 s" in error and "-o graph.dot" in error
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_html_writes_the_explorer_page(tmp_path: Path) -> None:
+    run = draw(
+        "tanh(w*x + b)", "x=0.5", "w=-2", "b=1.5", "--html", "backprop.html", "--forward", cwd=tmp_path
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.splitlines()[-1] == "wrote backprop.html"
+    page = (tmp_path / "backprop.html").read_text()
+    assert page.startswith("<!DOCTYPE html>") and "microgridExplorer(" in page
+    assert "forward: the leaves hold their values: w = -2, x = 0.5, b = 1.5" in page
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["backprop.html"]  # no graph.svg unless asked
+    run = draw("x*y", "x=1", "y=2", "-o", "g.svg", "--html", "p.html", cwd=tmp_path)
+    assert run.returncode == 0 and (tmp_path / "g.svg").exists() and (tmp_path / "p.html").exists()
+    run = draw("x", "x=1", "--html", "page.txt", cwd=tmp_path)
+    assert run.returncode == 2 and "the page's name must end in .html" in run.stderr

@@ -16,7 +16,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from microgrid import nn, viz
-from microgrid.engine import Value, topological_order
+from microgrid.engine import Value
+from microgrid.viz import render
 
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -185,6 +186,35 @@ def test_without_a_model_nodes_are_clustered_by_the_module_that_made_them() -> N
     assert fill_of(svg, node_with(svg, "w.0")) == viz.ROLE_COLORS["parameter"]  # named by its neuron
 
 
+def cluster_texts(svg: ET.Element) -> dict[str, list[str]]:
+    """Cluster label -> the texts of the nodes drawn inside it (by position)."""
+    found = {}
+    for label, (x0, y0, x1, y1) in boxes(svg).items():
+        found[label] = [
+            t.text or ""
+            for g in of_class(svg, "node")
+            for t in g.iter(SVG + "text")
+            if x0 <= float(t.get("x", "nan")) <= x1 and y0 <= float(t.get("y", "nan")) <= y1
+        ]
+    return found
+
+
+def test_without_a_model_neurons_are_numbered_in_the_models_own_order() -> None:
+    model, loss = mlp_loss()
+    neurons = [n for layer in model.layers for n in layer.neurons]
+    inside = cluster_texts(svg_of(viz.draw_dot(loss, legend=False)))
+    for k, neuron in enumerate(neurons):  # "Neuron k" holds the k-th neuron's weights
+        assert f"data {viz.format_number(neuron.w[0].data)}" in inside[f"Neuron {k}"]
+    collapsed = svg_of(viz.draw_dot(loss, collapse="neuron", legend=False))
+    box_texts = {texts[0]: texts[1:] for texts in nodes(collapsed).values() if texts[0].startswith("Neuron")}
+    outputs = [neuron(model.layers[0]([1.0, -2.0])) for neuron in model.layers[1].neurons]
+    assert box_texts["Neuron 3"][1] == f"data {viz.format_number(outputs[0].data)}"
+    assert box_texts["Neuron 4"][1] == f"data {viz.format_number(outputs[1].data)}"
+    assert [box_texts[f"Neuron {k}"][0] for k in range(6)] == [
+        f"{len(n.parameters())} parameters" for n in neurons
+    ]
+
+
 def test_collapse_neuron_draws_each_neuron_as_one_box() -> None:
     model, loss = mlp_loss()
     svg = svg_of(viz.draw_dot(loss, model=model, collapse="neuron", legend=False))
@@ -273,13 +303,79 @@ def test_a_drawing_displays_in_ipython_as_svg() -> None:
     assert ET.fromstring(data["image/svg+xml"]).tag == SVG + "svg"
 
 
-def test_render_writes_svg_png_pdf_by_extension(tmp_path: Path) -> None:
+def test_render_writes_svg_png_pdf_by_extension_and_leaves_no_dot_file(tmp_path: Path) -> None:
     *_, y = neuron()
     graph = viz.draw_dot(y)
     magic = {"svg": b"<?xml", "png": b"\x89PNG", "pdf": b"%PDF"}
     for ext, start in magic.items():
-        graph.render(outfile=tmp_path / f"g.{ext}", cleanup=True)
+        graph.render(outfile=tmp_path / f"g.{ext}")
         assert (tmp_path / f"g.{ext}").read_bytes().startswith(start)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["g.pdf", "g.png", "g.svg"]  # no g.gv
+    graph.render(outfile=tmp_path / "kept.svg", cleanup=False)  # asked for: the source stays
+    assert (tmp_path / "kept.gv").read_text() == graph.source
+
+
+def test_draw_dot_takes_micrograds_format_and_rankdir_arguments(tmp_path: Path) -> None:
+    *_, y = neuron()
+    graph = viz.draw_dot(
+        y, format="png", rankdir="TB"
+    )  # micrograd: draw_dot(root, format="svg", rankdir="LR")
+    assert graph.format == "png" and "rankdir=TB" in graph.source
+    assert viz.draw_dot(y, "svg", "LR").format == "svg"
+    path = graph.render(tmp_path / "neuron")  # micrograd's dot.render("gout"): the format picks the file
+    assert Path(path).name == "neuron.png" and Path(path).read_bytes().startswith(b"\x89PNG")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["neuron.png"]
+    with pytest.raises(ValueError, match="format must be a Graphviz output format.*got 'svgz2'"):
+        viz.draw_dot(y, format="svgz2")
+
+
+def stroke_of(svg: ET.Element, node_id: str) -> set[str | None]:
+    return {
+        p.get("stroke")
+        for g in of_class(svg, "node")
+        if g.find(SVG + "title").text == node_id  # type: ignore[union-attr]
+        for p in g.iter(SVG + "polygon")
+    }
+
+
+def test_highlight_outlines_the_nodes_given_in_red() -> None:
+    x, w, b, y = neuron()
+    svg = svg_of(viz.draw_dot(y, highlight=w))
+    assert "#e03131" in stroke_of(svg, node_with(svg, "w"))
+    assert "#e03131" not in stroke_of(svg, node_with(svg, "x"))
+    svg = svg_of(viz.draw_dot(y, highlight=[x, b]))
+    assert {node_with(svg, "x"), node_with(svg, "b")} == {
+        node for node in nodes(svg) if "#e03131" in stroke_of(svg, node)
+    }
+    with pytest.raises(ValueError, match="cannot highlight .* not in the graph drawn"):
+        viz.draw_dot(y, highlight=Value(3.0))
+    with pytest.raises(TypeError, match="highlight must be a Value or Values, got str"):
+        viz.draw_dot(y, highlight=["x"])
+
+
+def test_highlight_inside_a_collapsed_neuron_outlines_its_box() -> None:
+    model, loss = mlp_loss()
+    weight = model.layers[1].neurons[0].w[1]
+    svg = svg_of(viz.draw_dot(loss, model=model, collapse="neuron", highlight=weight, legend=False))
+    (marked,) = [n for n in nodes(svg) if "#e03131" in stroke_of(svg, n)]
+    output = model.layers[1].neurons[0](model.layers[0]([1.0, -2.0]))
+    assert nodes(svg)[marked][:3] == [
+        "neurons.0 (Neuron)",
+        "4 parameters",
+        f"data {viz.format_number(output.data)}",
+    ]
+
+
+def test_shade_grad_draws_infinite_and_nan_gradients() -> None:
+    x, y = Value(3.0, "x"), Value(2.0, "y")
+    z = x * y
+    x.grad, y.grad, z.grad = math.inf, 1.0, math.nan  # as a hand-written or overflowed backward leaves them
+    svg = svg_of(viz.draw_dot(z, shade_grad=True))
+    assert fill_of(svg, node_with(svg, "x")) == "#e03131"  # the largest: inf
+    assert fill_of(svg, node_with(svg, "y")) == "#e03131"  # the largest finite one
+    assert fill_of(svg, node_with(svg, "grad nan")) == "#adb5bd"
+    legend = [t[0] for t in nodes(svg).values()]
+    assert "|grad| inf" in legend and "grad nan" in legend
 
 
 NO_DOT_SCRIPT = """
@@ -309,7 +405,7 @@ def test_without_dot_the_source_builds_and_rendering_says_how_to_install(tmp_pat
         [sys.executable, "-c", NO_DOT_SCRIPT], capture_output=True, text=True, env=env, cwd=tmp_path
     )
     assert run.returncode == 0, run.stderr
-    assert 'label="{ x | data 0.5 | grad' in run.stdout
+    assert 'label="{x|data\\ 0.5|grad\\ ' in run.stdout
     assert "tanh" in run.stdout
     render = next(line for line in run.stdout.splitlines() if line.startswith("RENDER:"))
     for way in ("apt install graphviz", "brew install graphviz", "conda install"):
@@ -321,57 +417,10 @@ def test_without_dot_the_source_builds_and_rendering_says_how_to_install(tmp_pat
 def test_dot_is_looked_up_once_and_the_lookup_follows_path(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    viz._find_dot.cache_clear()
+    render._find_dot.cache_clear()
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(viz.GraphvizNotFoundError, match="brew install graphviz"):
         viz.dot_executable()
-    viz._find_dot.cache_clear()
+    render._find_dot.cache_clear()
     monkeypatch.undo()
     assert Path(viz.dot_executable()).name == "dot"
-
-
-def frame_grads(frame: object) -> dict[str, str]:
-    """Label -> its grad text, for labelled nodes of a frame."""
-    return {texts[0]: texts[-1] for texts in nodes(svg_of(frame)).values() if texts[-1].startswith("grad")}
-
-
-def test_backward_steps_fill_gradients_in_reverse_topological_order() -> None:
-    a, b = Value(2.0, "a"), Value(-3.0, "b")
-    c = a * b
-    c.label = "c"
-    d = c + a
-    d.label = "d"
-    steps = viz.backward_steps(d)
-    assert len(steps) == 4  # one frame per node
-    assert (a.grad, b.grad, c.grad, d.grad) == (0.0, 0.0, 0.0, 0.0)  # nobody's .grad touched
-    order = [v.label for v in reversed(topological_order(d))]
-    final = {"d": "grad 1", "c": "grad 1", "a": "grad -2", "b": "grad 2"}  # dd/da = b + 1
-    for k, frame in enumerate(steps):
-        shown = frame_grads(frame)
-        assert shown == {name: final[name] if name in order[: k + 1] else "grad ?" for name in final}
-    # frame 1 is c = a * b: its edges carry the local derivatives b and a
-    svg = svg_of(steps[order.index("c")])
-    edge_texts = sorted(t.text for g in of_class(svg, "edge") for t in g.iter(SVG + "text"))
-    assert edge_texts == ["local -3", "local 2"]
-    current = node_with(svg, "c")
-    strokes = {
-        p.get("stroke")
-        for g in of_class(svg, "node")
-        if g.find(SVG + "title").text == current
-        for p in g.iter(SVG + "polygon")
-    }  # type: ignore[union-attr]
-    assert "#e03131" in strokes
-
-
-def test_backward_steps_save_numbered_frames_and_a_gif(tmp_path: Path) -> None:
-    from PIL import Image
-
-    *_, y = neuron()
-    steps = viz.backward_steps(y)
-    paths = steps.save_frames(tmp_path / "frames")
-    assert [p.name for p in paths] == [f"step_{i:03d}.svg" for i in range(6)]
-    assert all(ET.parse(p).getroot().tag == SVG + "svg" for p in paths)
-    gif = steps.save_gif(tmp_path / "backward.gif")
-    with Image.open(gif) as image:
-        assert image.format == "GIF"
-        assert image.n_frames == 6
