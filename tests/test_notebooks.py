@@ -34,7 +34,11 @@ SHOWS: dict[str, dict[str, Any]] = {
     },
     "02_gradient_descent": {
         "image/png": 3,
-        "text": ["each step multiplies x - 3 by 1 - 2 lr: checked", "x is multiplied by 1 - 2 lr"],
+        "text": [
+            "each step multiplies x - 3 by 1 - 2 lr: checked",
+            "x is multiplied by 1 - 2 lr",
+            "lr 0.19: x arrives while y zigzags: checked",
+        ],
     },
     "03_neurons_layers_mlp": {
         "image/svg+xml": 2,
