@@ -8,7 +8,6 @@ ipywidgets when they are missing.
 
 from __future__ import annotations
 
-import importlib.util
 import re
 
 import pytest
@@ -161,15 +160,19 @@ def test_the_progress_bar_shows_the_loss_of_the_step_it_counts(
     assert [shown[k] for k in (1, 2, 3, 4)] == [round(loss, 4) for loss in history.step_loss]
 
 
-def test_in_a_notebook_the_bar_is_tqdm_auto_quiet_without_ipywidgets() -> None:
-    cell = (
-        "from microgrid import data, fit\nfrom microgrid.nn import MLP\n"
-        "history = fit(MLP(2, [4, 1], seed=0), data.moons(20), loss='hinge', steps=3)"
-    )
-    (outputs,) = [cell.outputs for cell in run_cells([cell]).cells]
-    if importlib.util.find_spec("ipywidgets") is not None:  # the kernel runs in this same environment
-        assert any("application/vnd.jupyter.widget-view+json" in out.get("data", {}) for out in outputs)
-    else:  # tqdm.auto falls back to the text bar, without its warning about ipywidgets
-        assert [(out.output_type, out.name) for out in outputs] == [("stream", "stderr")]
-        assert "training: 100%" in outputs[0].text and "loss=" in outputs[0].text
-        assert "Warning" not in outputs[0].text and "ipywidgets" not in outputs[0].text
+FIT = (
+    "from microgrid import data, fit\nfrom microgrid.nn import MLP\n"
+    "history = fit(MLP(2, [4, 1], seed=0), data.moons(20), loss='hinge', steps=3)"
+)
+
+
+def test_in_jupyter_the_bar_is_a_widget() -> None:
+    (outputs,) = [cell.outputs for cell in run_cells([FIT], widgets=True).cells]
+    assert [out.output_type for out in outputs] == ["display_data"]
+    assert "application/vnd.jupyter.widget-view+json" in outputs[0].data
+
+
+def test_in_jupyter_without_ipywidgets_the_bar_is_text_without_a_warning() -> None:
+    (outputs,) = [cell.outputs for cell in run_cells([FIT], widgets=False).cells]
+    assert [(out.output_type, out.name) for out in outputs] == [("stream", "stderr")]
+    assert re.fullmatch(r"training: 100%\|█+\| 3/3 \[.*acc=0\.750, loss=0\.9332\]\n", outputs[0].text)

@@ -82,20 +82,28 @@ def execute(name: str) -> Any:
     return notebook
 
 
-def run_cells(sources: list[str]) -> Any:
+def run_cells(sources: list[str], widgets: bool = True) -> Any:
     """A notebook of these code cells, run in a fresh kernel; for tests of what Jupyter shows."""
     notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source) for source in sources])
-    run(notebook)
+    run(notebook, widgets)
     return notebook
 
 
-def run(notebook: Any) -> None:
+def run(notebook: Any, widgets: bool = False) -> None:
+    """Execute ``notebook`` in place in a fresh kernel, its outputs kept ``as_shown``.
+
+    Without ``widgets`` the kernel runs as if ipywidgets were not installed,
+    whether or not ``make lab`` installed it: a progress bar is then text,
+    which a saved notebook keeps (a widget's picture is not saved with it).
+    """
+    hide_widgets = "--IPKernelApp.exec_lines=import sys; sys.modules['ipywidgets'] = None"
     client = NotebookClient(
         notebook,
         kernel_name="python3",
         timeout=900,
         record_timing=False,  # no timestamps: re-running an unchanged lesson changes no byte
         resources={"metadata": {"path": str(NOTEBOOKS)}},
+        extra_arguments=[] if widgets else [hide_widgets],
     )
     client.execute()
     for cell in notebook.cells:
