@@ -10,6 +10,7 @@ a trained model without recording any graph.
 from __future__ import annotations
 
 import random
+import sys
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -189,6 +190,7 @@ def fit(
             history.test_accuracy.append(evaluate(model, test))
     if bar is not None:
         bar.close()
+        sys.stderr.flush()  # tqdm's closing newline, before anything printed after fit (in Jupyter too)
     return history
 
 

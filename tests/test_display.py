@@ -162,17 +162,19 @@ def test_the_progress_bar_shows_the_loss_of_the_step_it_counts(
 
 FIT = (
     "from microgrid import data, fit\nfrom microgrid.nn import MLP\n"
-    "history = fit(MLP(2, [4, 1], seed=0), data.moons(20), loss='hinge', steps=3)"
+    "history = fit(MLP(2, [4, 1], seed=0), data.moons(20), loss='hinge', steps=3)\n"
+    "print('printed after fit')"
 )
 
 
 def test_in_jupyter_the_bar_is_a_widget() -> None:
     (outputs,) = [cell.outputs for cell in run_cells([FIT], widgets=True).cells]
-    assert [out.output_type for out in outputs] == ["display_data"]
+    assert [out.output_type for out in outputs] == ["display_data", "stream"]
     assert "application/vnd.jupyter.widget-view+json" in outputs[0].data
 
 
 def test_in_jupyter_without_ipywidgets_the_bar_is_text_without_a_warning() -> None:
     (outputs,) = [cell.outputs for cell in run_cells([FIT], widgets=False).cells]
-    assert [(out.output_type, out.name) for out in outputs] == [("stream", "stderr")]
+    # the whole bar first, then what was printed after fit: as it happened
+    assert [(out.output_type, out.name) for out in outputs] == [("stream", "stderr"), ("stream", "stdout")]
     assert re.fullmatch(r"training: 100%\|█+\| 3/3 \[.*acc=0\.750, loss=0\.9332\]\n", outputs[0].text)
