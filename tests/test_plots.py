@@ -81,3 +81,15 @@ def test_without_matplotlib_plots_say_what_to_install() -> None:
     lines = result.stdout.splitlines()
     assert lines == [plots.INSTALL_MATPLOTLIB] * 2
     assert 'pip install -e ".[plot]"' in lines[0] and "pip install microgrid" not in lines[0]
+
+
+def test_without_matplotlib_the_command_line_trains_and_says_the_same(tmp_path: Path) -> None:
+    script = (
+        "import sys\nsys.modules['matplotlib'] = None\nfrom microgrid.cli import main\n"
+        "main(['train', '--steps', '2', '--no-progress', '--out', sys.argv[1]])\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True, check=True
+    )
+    assert f"no plots: {plots.INSTALL_MATPLOTLIB}" in result.stdout.splitlines()
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["history.json", "model.json"]
