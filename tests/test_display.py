@@ -9,11 +9,13 @@ ipywidgets when they are missing.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_notebooks import run_cells
+from tqdm.std import tqdm
 
 from microgrid import data, fit
 from microgrid.data import Dataset
@@ -148,16 +150,23 @@ def test_a_long_list_is_cut_to_its_first_and_last_three(values: list[float]) -> 
 def test_the_progress_bar_shows_the_loss_of_the_step_it_counts(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("TQDM_MININTERVAL", "0")  # draw the bar at every step, not ten times a second
+    # what the bar holds each time it counts a step (and redraws, when it is time to)
+    counted: list[tuple[int, str]] = []
+    update = tqdm.update
+
+    def counting_update(bar: Any, n: float = 1) -> Any:
+        drawn = update(bar, n)
+        counted.append((bar.n, bar.postfix))
+        return drawn
+
+    monkeypatch.setattr(tqdm, "update", counting_update)
     history = fit(MLP(2, [4, 1], seed=0), data.moons(20), loss="hinge", steps=4, batch_size=10)
-    frames = capsys.readouterr().err.replace("\r", "\n").splitlines()
-    shown = {}  # step -> the loss the bar showed with it
-    for frame in frames:
-        match = re.search(r"\| (\d)/4 .*loss=([0-9.]+)", frame)
-        if match:
-            shown[int(match[1])] = float(match[2])
-    assert sorted(shown) == [1, 2, 3, 4]
-    assert [shown[k] for k in (1, 2, 3, 4)] == [round(loss, 4) for loss in history.step_loss]
+    assert [step for step, _ in counted] == [1, 2, 3, 4]
+    assert [re.search(r"loss=([0-9.]+)", postfix)[1] for _, postfix in counted] == [  # type: ignore[index]
+        f"{loss:.4f}" for loss in history.step_loss
+    ]
+    last_drawing = capsys.readouterr().err.rstrip("\n").split("\r")[-1]
+    assert "4/4 " in last_drawing and f"loss={history.step_loss[-1]:.4f}" in last_drawing
 
 
 FIT = (
