@@ -1,12 +1,13 @@
-# make demo: set up and run the main job.  make test: set up and run every check.
+# make demo: set up and run the main job.  make test: set up and run every check.  make lab: the lessons in JupyterLab.
 # Set-up is idempotent: .venv and the installs are redone only when pyproject.toml changes.
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+LAB_STAMP := $(VENV)/.notebooks-installed
 # torch is an optional extra; the tests use it as an oracle when it can be installed
 TORCH  := torch==2.13.0
 
-.PHONY: demo test lint typecheck pytest notebooks bench dot chromium clean
+.PHONY: demo test lint typecheck pytest notebooks lab bench dot chromium clean
 
 demo: $(STAMP) dot
 	$(PY) -m microgrid train --dataset moons --out demo-output
@@ -26,6 +27,16 @@ pytest: $(STAMP) dot chromium
 # re-execute every lesson in place with the full settings (or: make notebooks LESSONS=05_digits)
 notebooks: $(STAMP) dot
 	MPLBACKEND=Agg $(PY) tests/test_notebooks.py $(LESSONS)
+
+# JupyterLab on the lessons, from this checkout (not part of make test). Options go to jupyter lab:
+# make lab LAB_ARGS="--no-browser --port=8890"
+lab: $(LAB_STAMP) dot
+	@echo "JupyterLab on notebooks/: open the http://localhost:... URL it prints below; Ctrl-C stops it"
+	$(VENV)/bin/jupyter lab --notebook-dir=notebooks $$([ "$$(id -u)" = 0 ] && echo --allow-root) $(LAB_ARGS)
+
+$(LAB_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e '.[notebooks]'
+	touch $(LAB_STAMP)
 
 bench: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[bench]'

@@ -241,8 +241,8 @@ def _write_train_outputs(out: str, model: Any, history: Any, training_set: Any) 
         if training_set.n_features == 2:
             plots.decision_boundary(model, training_set, directory / "decision_boundary.png")
             written.append("decision_boundary.png")
-    except ImportError:  # matplotlib is optional
-        print("no plots: matplotlib is not installed (pip install 'microgrid[plot]')")
+    except ImportError as error:  # matplotlib is optional; plots says how to install it
+        print(f"no plots: {error}")
     print(f"wrote {', '.join(str(directory / name) for name in written)}")
 
 

@@ -18,10 +18,13 @@ import os
 import random
 import struct
 import zlib
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+
+from microgrid.display import ELLIPSIS, elided, html_table
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,27 @@ class Dataset:
 
     def _subset(self, indices: Sequence[int]) -> Dataset:
         return Dataset([self.X[i] for i in indices], [self.y[i] for i in indices], self.n_classes, self.name)
+
+    def __repr__(self) -> str:
+        # the sizes, never the examples: digits has 115,008 numbers
+        name = f"name={self.name!r}, " if self.name else ""
+        return f"Dataset({name}examples={len(self)}, features={self.n_features}, classes={self.n_classes})"
+
+    def _repr_html_(self) -> str:
+        # Jupyter's view: the first and last examples (long ones elided) and the examples per class
+        per_class = Counter(self.y)
+        caption = f"{self!r}; examples per class: " + ", ".join(
+            f"{k}: {per_class[k]}" for k in range(self.n_classes)
+        )
+        features = elided(range(self.n_features))
+        columns = ["", *(j if isinstance(j, str) else f"x[{j}]" for j in features), "y"]
+        rows = [
+            [ELLIPSIS] * len(columns)
+            if isinstance(i, str)
+            else [i, *(j if isinstance(j, str) else f"{self.X[i][j]:.4g}" for j in features), self.y[i]]
+            for i in elided(range(len(self)))
+        ]
+        return html_table(caption, columns, rows)
 
 
 def moons(n: int = 100, noise: float = 0.1, seed: int = 0) -> Dataset:

@@ -15,18 +15,21 @@ from __future__ import annotations
 import math
 import numbers
 import random
-from collections.abc import Callable, Iterator, Mapping, Sequence
+import reprlib
+import textwrap
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Set
 from typing import Any, cast
 
+from microgrid.display import html_table
 from microgrid.engine import Value, call_in_scope, grad, weighted_sum
 
-# name -> (how repr shows it, the Value method applied; None for no activation)
-_ACTIVATIONS: dict[str, tuple[str, Callable[[Value], Value] | None]] = {
-    "relu": ("ReLU", Value.relu),
-    "tanh": ("Tanh", Value.tanh),
-    "sigmoid": ("Sigmoid", Value.sigmoid),
-    "leaky_relu": ("LeakyReLU", Value.leaky_relu),
-    "linear": ("Linear", None),
+# name -> the Value method applied (None: no activation)
+_ACTIVATIONS: dict[str, Callable[[Value], Value] | None] = {
+    "relu": Value.relu,
+    "tanh": Value.tanh,
+    "sigmoid": Value.sigmoid,
+    "leaky_relu": Value.leaky_relu,
+    "linear": None,
 }
 _INITS = ("uniform", "xavier", "he")
 
@@ -120,6 +123,42 @@ class Module:
         """The constructor arguments, JSON-able, to build this module again."""
         raise NotImplementedError(f"{type(self).__name__} does not define config()")
 
+    def extra_repr(self) -> str:
+        """What the repr shows inside ``Name(...)``, like torch's: here nothing; subclasses add their arguments."""
+        return ""
+
+    def __repr__(self) -> str:
+        # like torch: the module and its arguments, then each submodule indented under its
+        # name; a run of identical submodules is one line ("(layers.0-2): 3 x ...")
+        groups = _submodule_groups(self)
+        if not groups:
+            return self._title()
+        lines = [f"{self._title()}  # {_parameters(self)}"]
+        for label, copies, module in groups:
+            text = repr(module)
+            count = "" if "\n" in text else f"  # {_parameters(module, copies)}"  # a nested one counts itself
+            times = f"{copies} x " if copies > 1 else ""
+            lines.append(textwrap.indent(f"({label}): {times}{text}{count}", "  "))
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str | None:
+        # Jupyter's table of the submodules; a module without any shows its repr as text
+        groups = _submodule_groups(self)
+        if not groups:
+            return None
+        rows = [
+            (
+                label,
+                f"{copies} x {module._title()}" if copies > 1 else module._title(),
+                _parameters(module, copies),
+            )
+            for label, copies, module in groups
+        ]
+        return html_table(f"{self._title()}: {_parameters(self)}", ("", "module", "parameters"), rows)
+
+    def _title(self) -> str:
+        return f"{type(self).__name__}({self.extra_repr()})"
+
 
 class Neuron(Module):
     """One neuron: ``activation(w . x + b)``, with weights ``.w`` and bias ``.b``.
@@ -161,14 +200,18 @@ class Neuron(Module):
     def forward(self, x: Sequence[Value | float] | Value | float) -> Value:
         """activation(sum(w_i * x_i) + b) for inputs x (numbers or Values).
 
-        A single input may be given bare. Raises ``ValueError`` when the number
-        of inputs is not ``nin``.
+        A single input may be given bare. Raises ``TypeError`` for inputs that
+        are not a list of numbers (None, a string, a dict, a nested list) and
+        ``ValueError`` when the number of inputs is not ``nin``.
         """
-        inputs = [x] if isinstance(x, (Value, int, float, numbers.Real)) else x  # numpy scalars too
-        if len(inputs) != self.nin:
-            raise ValueError(f"{self!r} expects {self.nin} inputs, got {len(inputs)}")
-        total = weighted_sum(self.w, inputs, self.b)  # one node, not a product per input
-        activate = _ACTIVATIONS[self.activation][1]
+        # the fast path is a layer's list of Values; anything else is checked first
+        inputs = x if type(x) is list and len(x) == self.nin else _inputs(self, x, self.nin)
+        try:
+            total = weighted_sum(self.w, inputs, self.b)  # one node, not a product per input
+        except (TypeError, ValueError):
+            _inputs(self, inputs, self.nin)  # an element that is not a number: say which
+            raise
+        activate = _ACTIVATIONS[self.activation]
         return total if activate is None else activate(total)
 
     def config(self) -> dict[str, Any]:
@@ -181,8 +224,9 @@ class Neuron(Module):
             "fan_out": self.fan_out,
         }
 
-    def __repr__(self) -> str:
-        return f"{_ACTIVATIONS[self.activation][0]}Neuron({self.nin})"
+    def extra_repr(self) -> str:
+        """``nin`` and the activation (and the init, when not micrograd's uniform)."""
+        return f"{self.nin}, activation={self.activation!r}{_init_repr(self.init)}"
 
 
 class Layer(Module):
@@ -214,9 +258,12 @@ class Layer(Module):
         ]
 
     def forward(self, x: Sequence[Value | float] | Value | float) -> Value | list[Value]:
-        """Each neuron's output: a list, or a single Value for a one-neuron layer."""
-        x = _leaves(x)  # once for all neurons, so they share each input's node
-        outputs = [neuron(x) for neuron in self.neurons]
+        """Each neuron's output: a list, or a single Value for a one-neuron layer.
+
+        Raises ``TypeError`` or ``ValueError`` for inputs that are not ``nin`` numbers.
+        """
+        inputs = _inputs(self, x, self.nin)  # once for all neurons, so they share each input's node
+        outputs = [neuron(inputs) for neuron in self.neurons]
         return outputs[0] if len(outputs) == 1 else outputs
 
     def config(self) -> dict[str, Any]:
@@ -229,8 +276,15 @@ class Layer(Module):
             "seed": self.seed,
         }
 
+    def extra_repr(self) -> str:
+        """``nin``, ``nout`` and the activation (and the init, when not micrograd's uniform)."""
+        return f"{self.nin}, {self.nout}, activation={self.activation!r}{_init_repr(self.init)}"
+
     def __repr__(self) -> str:
-        return f"Layer of [{', '.join(repr(n) for n in self.neurons)}]"
+        return self._title()  # one line: its arguments say what its neurons are
+
+    def _repr_html_(self) -> str | None:
+        return None
 
 
 class MLP(Module):
@@ -238,7 +292,8 @@ class MLP(Module):
 
     Hidden layers use ``activation``; the last layer is linear (micrograd's
     choice: ReLU hidden, linear output). ``MLP(2, [16, 16, 1])`` has 337
-    parameters. ``init``, ``seed`` and ``rng`` are as for Neuron.
+    parameters. ``nonlin``, ``init``, ``seed`` and ``rng`` are as for Neuron
+    (``nonlin=False`` makes the hidden layers linear too).
 
     Raises ``ValueError`` for an empty ``nouts`` or a non-positive size.
     """
@@ -249,6 +304,7 @@ class MLP(Module):
         nouts: Sequence[int],
         activation: str = "relu",
         *,
+        nonlin: bool | None = None,
         init: str = "uniform",
         seed: int | None = None,
         rng: random.Random | None = None,
@@ -257,20 +313,23 @@ class MLP(Module):
         if isinstance(nouts, (str, bytes)) or not isinstance(nouts, Sequence) or not nouts:
             raise ValueError(f"nouts must be a non-empty list of layer sizes, got {nouts!r}")
         self.nouts = [_positive_int(n, "layer sizes") for n in nouts]
-        self.activation = _activation(activation, None)
+        self.activation = _activation(activation, nonlin)
         self.init = _init(init)
         self.seed = seed
         shared = _generator(seed, rng)
         sizes = [self.nin, *self.nouts]
         last = len(self.nouts) - 1
         self.layers = [
-            Layer(sizes[i], sizes[i + 1], "linear" if i == last else activation, init=init, rng=shared)
+            Layer(sizes[i], sizes[i + 1], "linear" if i == last else self.activation, init=init, rng=shared)
             for i in range(len(self.nouts))
         ]
 
     def forward(self, x: Sequence[Value | float] | Value | float) -> Value | list[Value]:
-        """The last layer's output: a list, or a single Value for one output."""
-        x = _leaves(x)
+        """The last layer's output: a list, or a single Value for one output.
+
+        Raises ``TypeError`` or ``ValueError`` for inputs that are not ``nin`` numbers.
+        """
+        x = _inputs(self, x, self.nin)
         for layer in self.layers:
             x = layer(x)
         return x  # type: ignore[return-value]  # a layer's output, not the raw input
@@ -285,8 +344,9 @@ class MLP(Module):
             "seed": self.seed,
         }
 
-    def __repr__(self) -> str:
-        return f"MLP of [{', '.join(repr(layer) for layer in self.layers)}]"
+    def extra_repr(self) -> str:
+        """``nin``, the layer sizes and the hidden activation (and the init, when not uniform)."""
+        return f"{self.nin}, {self.nouts}, activation={self.activation!r}{_init_repr(self.init)}"
 
 
 def input_gradients(
@@ -329,13 +389,35 @@ def _members(module: Module) -> Iterator[tuple[str, object]]:
             yield key, attr
 
 
-def _leaves(x: Sequence[Value | float] | Value | float) -> Sequence[Value] | Value:
-    """Plain-number inputs as leaf Values (Values pass through): one node per input."""
-    if isinstance(x, Value):
-        return x
-    if isinstance(x, (int, float, numbers.Real)):  # numpy scalars too
-        return Value(x)
-    return [xi if isinstance(xi, Value) else Value(xi) for xi in x]
+def _inputs(module: Module, x: object, nin: int) -> list[Value]:
+    """``x`` as ``nin`` Values, plain numbers made leaves (one node per input).
+
+    Raises TypeError or ValueError, naming the module, what it expects and what
+    it got, for anything else.
+    """
+    if isinstance(x, (Value, numbers.Real)):  # a single input may be given bare; numpy scalars too
+        x = [x]
+    expected = f"{module._title()} expects {nin} input{'s' if nin != 1 else ''}, a list of numbers or Values"
+    if isinstance(x, (str, bytes, Mapping, Set)) or not isinstance(x, Iterable):
+        raise TypeError(f"{expected}; got {type(x).__name__}: {reprlib.repr(x)}")
+    given = list(x)  # a tuple, a numpy array or a generator
+    if len(given) != nin:
+        raise ValueError(f"{expected}; got {len(given)}: {reprlib.repr(x)}")
+    inputs = []
+    for i, xi in enumerate(given):
+        try:
+            inputs.append(xi if isinstance(xi, Value) else Value(xi))
+        except TypeError:
+            batch = isinstance(xi, Iterable) and not isinstance(xi, (str, bytes))
+            hint = (
+                " (a batch? call the model on one example at a time: [model(x) for x in X])" if batch else ""
+            )
+            raise TypeError(
+                f"{expected}; input {i} is {type(xi).__name__}: {reprlib.repr(xi)}{hint}"
+            ) from None
+        except ValueError as error:  # a number Value refuses: nan, inf
+            raise ValueError(f"{expected}; input {i}: {error}") from None
+    return inputs
 
 
 def _join(prefix: str, name: str) -> str:
@@ -358,6 +440,38 @@ def _activation(name: str, nonlin: bool | None) -> str:
     if name not in _ACTIVATIONS:
         raise ValueError(f"unknown activation {name!r}; choose one of {', '.join(_ACTIVATIONS)}")
     return name
+
+
+def _parameters(module: Module, copies: int = 1) -> str:
+    # "337 parameters"; for a run of identical submodules, "17 parameters each"
+    count = len(module.parameters())
+    return f"{count:,} parameter{'s' if count != 1 else ''}{' each' if copies > 1 else ''}"
+
+
+def _submodule_groups(module: Module) -> list[tuple[str, int, Module]]:
+    """(label, copies, module) for the direct submodules; a run of identical ones in a list is one group."""
+    groups: list[tuple[list[str], Module, str]] = []
+    for name, item in _members(module):
+        if not isinstance(item, Module):
+            continue
+        text = repr(item)
+        if groups and groups[-1][2] == text and _list_of(groups[-1][0][-1]) == _list_of(name) != "":
+            groups[-1][0].append(name)
+        else:
+            groups.append(([name], item, text))
+    return [
+        (names[0] if len(names) == 1 else f"{names[0]}-{names[-1].rsplit('.', 1)[1]}", len(names), item)
+        for names, item, _ in groups
+    ]
+
+
+def _list_of(name: str) -> str:
+    # "layers.3" -> "layers": the list a member belongs to ("" for a plain attribute)
+    return name.rsplit(".", 1)[0] if "." in name else ""
+
+
+def _init_repr(init: str) -> str:
+    return "" if init == "uniform" else f", init={init!r}"
 
 
 def _init(name: str) -> str:

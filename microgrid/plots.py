@@ -1,8 +1,10 @@
 """Pictures of training with matplotlib: the loss curve and a 2-D decision boundary.
 
-matplotlib is optional and imported only here, inside the functions. Figures
-are drawn with matplotlib's object interface (no pyplot), so nothing changes
-the user's global matplotlib state or needs a display: they render with Agg.
+matplotlib is optional and imported only here, inside the functions; without
+it they raise ModuleNotFoundError saying what to install. Figures are drawn
+with matplotlib's object interface (no pyplot), so nothing changes the user's
+global matplotlib state or needs a display: they render with Agg. Each is an
+``InlineFigure``, a Figure that Jupyter shows as a picture by itself.
 """
 
 from __future__ import annotations
@@ -18,13 +20,14 @@ from microgrid.train import History, predict
 def loss_curve(history: History, path: str | os.PathLike[str] | None = None) -> Any:
     """Plot the loss of every step (smoothed too, with minibatches) and the accuracy of every epoch.
 
-    Returns the matplotlib ``Figure``; with ``path`` it is also saved there
-    (the format follows the extension: .png, .svg, .pdf).
+    Returns the matplotlib ``Figure`` (shown as a picture in Jupyter); with
+    ``path`` it is also saved there (the format follows the extension: .png,
+    .svg, .pdf). Raises ModuleNotFoundError, saying what to install, without
+    matplotlib.
     """
-    from matplotlib.figure import Figure
+    figure = _figure(figsize=(9.0, 3.6))
     from matplotlib.ticker import MaxNLocator
 
-    figure = Figure(figsize=(9.0, 3.6), layout="constrained")
     loss_axes, accuracy_axes = figure.subplots(1, 2)
     steps = range(1, len(history.step_loss) + 1)
     if len(history.step_loss) > len(history.loss):  # minibatches: noisy steps, so smooth them
@@ -61,12 +64,10 @@ def decision_boundary(
 
     For 2-D data only. The grid is ``resolution`` x ``resolution`` points over
     the data's range plus a margin; each is one forward pass, so the cost grows
-    with the square. Returns the matplotlib ``Figure``, saved to ``path`` if
-    given. Raises ValueError for data that is not 2-D.
+    with the square. Returns the matplotlib ``Figure`` (shown as a picture in
+    Jupyter), saved to ``path`` if given. Raises ValueError for data that is
+    not 2-D, and ModuleNotFoundError, saying what to install, without matplotlib.
     """
-    from matplotlib.colors import ListedColormap
-    from matplotlib.figure import Figure
-
     if data.n_features != 2:
         raise ValueError(f"a decision boundary needs 2-D data, got {data.n_features} features")
     if resolution < 2:
@@ -76,7 +77,9 @@ def decision_boundary(
     grid = [classes[row * resolution : (row + 1) * resolution] for row in range(resolution)]
 
     colours = [f"C{k % 10}" for k in range(data.n_classes)]
-    figure = Figure(figsize=(5.0, 4.6), layout="constrained")
+    figure = _figure(figsize=(5.0, 4.6))
+    from matplotlib.colors import ListedColormap
+
     axes = figure.subplots()
     # one flat cell per grid point: class k gets colour k, with no blending between classes
     palette = ListedColormap(colours)
@@ -91,6 +94,23 @@ def decision_boundary(
     axes.set(title=title, xlabel="x[0]", ylabel="x[1]")
     _save(figure, path)
     return figure
+
+
+INSTALL_MATPLOTLIB = (
+    'microgrid.plots needs matplotlib: pip install -e ".[plot]" in your microgrid checkout '
+    "(or pip install matplotlib)"
+)
+
+
+def _figure(figsize: tuple[float, float]) -> Any:
+    # an empty InlineFigure, or the error that says how to get matplotlib
+    try:
+        from microgrid.inline_figure import InlineFigure
+    except ModuleNotFoundError as error:
+        if error.name is None or error.name.partition(".")[0] != "matplotlib":
+            raise
+        raise ModuleNotFoundError(INSTALL_MATPLOTLIB, name=error.name) from error
+    return InlineFigure(figsize=figsize, layout="constrained")
 
 
 def _smoothed(values: list[float], weight: float = 0.9) -> list[float]:

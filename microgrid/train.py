@@ -10,12 +10,15 @@ a trained model without recording any graph.
 from __future__ import annotations
 
 import random
+import sys
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from microgrid import losses, optim
 from microgrid.data import Dataset
+from microgrid.display import ELLIPSIS, elided, html_table, short_list
 from microgrid.engine import Value, no_grad
 from microgrid.nn import Module
 
@@ -40,6 +43,25 @@ class History:
     accuracy: list[float] = field(default_factory=list)
     test_accuracy: list[float] = field(default_factory=list)
     step_loss: list[float] = field(default_factory=list)
+
+    def __repr__(self) -> str:
+        # the first and last epochs of each list, not every step
+        lists = [("loss", self.loss), ("accuracy", self.accuracy), ("test_accuracy", self.test_accuracy)]
+        shown = "".join(f", {name}={short_list(values)}" for name, values in lists if values)
+        return f"History(epochs={len(self.loss)}, steps={len(self.step_loss)}{shown})"
+
+    def _repr_html_(self) -> str:
+        # Jupyter's view: a table of the first and last epochs
+        lists = [("loss", self.loss), ("accuracy", self.accuracy), ("test accuracy", self.test_accuracy)]
+        lists = [(name, values) for name, values in lists if values]
+        rows = [
+            [ELLIPSIS] * (1 + len(lists))
+            if isinstance(epoch, str)
+            else [epoch + 1, *(f"{values[epoch]:.4g}" if epoch < len(values) else "" for _, values in lists)]
+            for epoch in elided(range(max((len(values) for _, values in lists), default=0)))
+        ]
+        caption = f"History: {len(self.loss)} epochs, {len(self.step_loss)} steps"
+        return html_table(caption, ["epoch", *(name for name, _ in lists)], rows)
 
 
 def hinge(outputs: list[Any], labels: list[int]) -> Value:
@@ -127,7 +149,9 @@ def fit(
         l2: adds ``l2 * sum(p * p)`` over the parameters to the loss.
         test: a dataset to measure accuracy on after each epoch.
         seed: seeds the shuffling, so a run can be repeated exactly.
-        progress: show a tqdm progress bar (none if tqdm is not installed).
+        progress: show a progress bar with this step's loss and the epoch's accuracy so
+            far (tqdm.auto: a widget in Jupyter with ipywidgets, else text on stderr;
+            none if tqdm is not installed).
 
     """
     loss_function = _loss_function(loss)
@@ -157,15 +181,16 @@ def fit(
             epoch_loss += batch_loss * len(batch)
             hits += batch_accuracy * len(batch)
             seen += len(batch)
-            if bar is not None:
-                bar.update()
+            if bar is not None:  # this step's numbers, then the count: the bar shows them together
                 bar.set_postfix(loss=f"{batch_loss:.4f}", acc=f"{hits / seen:.3f}", refresh=False)
+                bar.update()
         history.loss.append(epoch_loss / seen)
         history.accuracy.append(hits / seen)
         if test is not None:
             history.test_accuracy.append(evaluate(model, test))
     if bar is not None:
         bar.close()
+        sys.stderr.flush()  # tqdm's closing newline, before anything printed after fit (in Jupyter too)
     return history
 
 
@@ -275,7 +300,11 @@ def _progress_bar(total: int, progress: bool) -> Any:
     if not progress:
         return None
     try:
-        from tqdm import tqdm
+        with warnings.catch_warnings():
+            # tqdm.auto: a widget in Jupyter, text elsewhere; without ipywidgets it warns once
+            # and falls back to text, which is a fine bar too
+            warnings.simplefilter("ignore")
+            from tqdm.auto import tqdm
     except ImportError:  # tqdm is optional: no bar, same training
         return None
     return tqdm(total=total, unit="step", desc="training")
