@@ -16,19 +16,27 @@ import math
 import numbers
 import random
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any, cast
+from typing import Any
 
+from microgrid import checks
 from microgrid.engine import Value, grad, scope, weighted_sum
 
-# name -> (how repr shows it, the Value method applied; None for no activation)
-_ACTIVATIONS: dict[str, tuple[str, Callable[[Value], Value] | None]] = {
+# The activations by name, the one list that the constructors, the command line
+# and saved files use: name -> (how repr shows it, the Value method; None for none)
+ACTIVATIONS: dict[str, tuple[str, Callable[[Value], Value] | None]] = {
     "relu": ("ReLU", Value.relu),
     "tanh": ("Tanh", Value.tanh),
     "sigmoid": ("Sigmoid", Value.sigmoid),
     "leaky_relu": ("LeakyReLU", Value.leaky_relu),
     "linear": ("Linear", None),
 }
-_INITS = ("uniform", "xavier", "he")
+# The initialisations by name: name -> (what it is, the bound a of the weights' U(-a, a)
+# from the neuron's fan-in and fan-out). Glorot and Kaiming: the variance of U(-a, a) is a^2 / 3.
+INITS: dict[str, tuple[str, Callable[[int, int], float]]] = {
+    "uniform": ("U(-1, 1), micrograd's", lambda nin, fan_out: 1.0),
+    "xavier": ("Glorot uniform, for tanh and sigmoid", lambda nin, fan_out: math.sqrt(6.0 / (nin + fan_out))),
+    "he": ("Kaiming uniform, for relu", lambda nin, fan_out: math.sqrt(6.0 / nin)),
+}
 
 
 class Module:
@@ -113,7 +121,7 @@ class Module:
                 f"state does not match {type(self).__name__}'s parameters: "
                 f"missing {missing}, unexpected {unexpected}"
             )
-        values = {name: _finite_float(state[name], name) for name in params}
+        values = {name: checks.finite(state[name], f"state[{name!r}]") for name in params}
         for name, p in params.items():
             p.data = values[name]
 
@@ -151,11 +159,11 @@ class Neuron(Module):
         rng: random.Random | None = None,
         fan_out: int = 1,
     ) -> None:
-        self.nin = _positive_int(nin, "nin")
+        self.nin = checks.positive_int(nin, "nin")
         self.activation = _activation(activation, nonlin)
         self.init = _init(init)
         self.seed = seed
-        self.fan_out = _positive_int(fan_out, "fan_out")
+        self.fan_out = checks.positive_int(fan_out, "fan_out")
         self.w = _initial_weights(self.nin, self.fan_out, self.init, _uniform(seed, rng))
         self.b = Value(0.0)
 
@@ -169,7 +177,7 @@ class Neuron(Module):
         if len(inputs) != self.nin:
             raise ValueError(f"{self!r} expects {self.nin} inputs, got {len(inputs)}")
         total = weighted_sum(self.w, inputs, self.b)  # one node, not a product per input
-        activate = _ACTIVATIONS[self.activation][1]
+        activate = ACTIVATIONS[self.activation][1]
         return total if activate is None else activate(total)
 
     def config(self) -> dict[str, Any]:
@@ -183,7 +191,7 @@ class Neuron(Module):
         }
 
     def __repr__(self) -> str:
-        return f"{_ACTIVATIONS[self.activation][0]}Neuron({self.nin})"
+        return f"{ACTIVATIONS[self.activation][0]}Neuron({self.nin})"
 
 
 class Layer(Module):
@@ -204,8 +212,8 @@ class Layer(Module):
         seed: int | None = None,
         rng: random.Random | None = None,
     ) -> None:
-        self.nin = _positive_int(nin, "nin")
-        self.nout = _positive_int(nout, "nout")
+        self.nin = checks.positive_int(nin, "nin")
+        self.nout = checks.positive_int(nout, "nout")
         self.activation = _activation(activation, nonlin)
         self.init = _init(init)
         self.seed = seed
@@ -254,10 +262,10 @@ class MLP(Module):
         seed: int | None = None,
         rng: random.Random | None = None,
     ) -> None:
-        self.nin = _positive_int(nin, "nin")
+        self.nin = checks.positive_int(nin, "nin")
         if isinstance(nouts, (str, bytes)) or not isinstance(nouts, Sequence) or not nouts:
             raise ValueError(f"nouts must be a non-empty list of layer sizes, got {nouts!r}")
-        self.nouts = [_positive_int(n, "layer sizes") for n in nouts]
+        self.nouts = [checks.positive_int(n, "layer sizes") for n in nouts]
         self.activation = _activation(activation, None)
         self.init = _init(init)
         self.seed = seed
@@ -309,8 +317,7 @@ def input_gradients(
     else:
         if target is None:
             raise ValueError(f"the model has {len(output)} outputs; give target, the index of one")
-        if isinstance(target, bool) or not isinstance(target, numbers.Integral):
-            raise TypeError(f"target must be an int, got {type(target).__name__}: {target!r}")
+        target = checks.integer(target, "target")
         if not 0 <= target < len(output):
             raise ValueError(f"target must be in [0, {len(output)}), got {target!r}")
         output = output[target]
@@ -343,28 +350,16 @@ def _join(prefix: str, name: str) -> str:
     return f"{prefix}.{name}" if prefix else name
 
 
-def _positive_int(n: object, what: str) -> int:
-    if isinstance(n, bool) or not isinstance(n, numbers.Integral):
-        raise TypeError(f"{what} must be an int, got {type(n).__name__}: {n!r}")
-    if n <= 0:
-        raise ValueError(f"{what} must be positive, got {n!r}")
-    return int(n)
-
-
 def _activation(name: str, nonlin: bool | None) -> str:
     if nonlin is not None:
         if name != "relu":
             raise ValueError(f"give activation or nonlin, not both (got {name!r} and nonlin={nonlin!r})")
         return "relu" if nonlin else "linear"
-    if name not in _ACTIVATIONS:
-        raise ValueError(f"unknown activation {name!r}; choose one of {', '.join(_ACTIVATIONS)}")
-    return name
+    return checks.one_of(name, ACTIVATIONS, "activation")
 
 
 def _init(name: str) -> str:
-    if name not in _INITS:
-        raise ValueError(f"unknown init {name!r}; choose one of {', '.join(_INITS)}")
-    return name
+    return checks.one_of(name, INITS, "init")
 
 
 def _generator(seed: int | None, rng: random.Random | None) -> random.Random | None:
@@ -372,9 +367,7 @@ def _generator(seed: int | None, rng: random.Random | None) -> random.Random | N
     if seed is not None and rng is not None:
         raise ValueError("give seed or rng, not both")
     if seed is not None:
-        if isinstance(seed, bool) or not isinstance(seed, int):
-            raise TypeError(f"seed must be an int, got {type(seed).__name__}: {seed!r}")
-        return random.Random(seed)
+        return random.Random(checks.integer(seed, "seed"))
     if rng is not None and not isinstance(rng, random.Random):
         raise TypeError(f"rng must be a random.Random, got {type(rng).__name__}")
     return rng
@@ -388,18 +381,5 @@ def _uniform(seed: int | None, rng: random.Random | None) -> Callable[[float, fl
 def _initial_weights(
     nin: int, fan_out: int, init: str, uniform: Callable[[float, float], float]
 ) -> list[Value]:
-    # Glorot and Kaiming uniform bounds: the variance of U(-a, a) is a^2 / 3
-    bound = {"uniform": 1.0, "xavier": math.sqrt(6.0 / (nin + fan_out)), "he": math.sqrt(6.0 / nin)}[init]
+    bound = INITS[init][1](nin, fan_out)
     return [Value(uniform(-bound, bound)) for _ in range(nin)]
-
-
-def _finite_float(value: object, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"state[{name!r}] must be a real number, got {type(value).__name__}: {value!r}")
-    try:
-        number = float(value)
-    except OverflowError:  # an int beyond the largest float: as a float it would be inf
-        number = math.inf if cast(int, value) > 0 else -math.inf
-    if not math.isfinite(number):
-        raise ValueError(f"state[{name!r}] must be finite, got {number!r}")
-    return number
