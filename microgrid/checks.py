@@ -31,11 +31,16 @@ def shown(value: object) -> str:
         return f"{'a negative' if value < 0 else 'an'} int of about {digits} digits"
     try:
         text = repr(value)
-    except Exception:  # a repr that fails must not hide the real error
+    except Exception:  # a repr that fails (or recurses too deep) must not hide the real error
         return f"<{type(value).__name__} object>"
-    if len(text) > _SHOWN_CHARACTERS:
-        return f"{text[: _SHOWN_CHARACTERS - 20]}...{text[-12:]} ({len(text):,} characters)"
-    return text
+    return shortened(text, _SHOWN_CHARACTERS)
+
+
+def shortened(text: str, limit: int = 300) -> str:
+    """``text`` if it has at most ``limit`` characters, else its start and end with the length between."""
+    if len(text) <= limit:
+        return text
+    return f"{text[: limit - 20]}...{text[-12:]} ({len(text):,} characters)"
 
 
 def is_real(x: object) -> bool:
