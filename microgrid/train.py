@@ -212,33 +212,35 @@ def fit(
     history = History()
     rng = random.Random(seed)
     bar = _progress_bar(total_steps, progress)
-    step = 0
-    while step < total_steps:
-        order = list(range(len(data)))
-        rng.shuffle(order)  # a new order every epoch
-        batches = [order[start : start + size] for start in range(0, len(order), size)]
-        epoch_loss, hits, seen = 0.0, 0.0, 0
-        for batch in batches[: total_steps - step]:
-            batch_loss, batch_accuracy = _step(model, data, batch, loss_function, l2, step_optimizer)
-            step += 1
-            history.step_loss.append(batch_loss)
-            epoch_loss += batch_loss * len(batch)
-            hits += batch_accuracy * len(batch)
-            seen += len(batch)
-            if bar is not None:
-                bar.update()
-                accuracy = {"acc": f"{hits / seen:.3f}"} if classes else {}
-                bar.set_postfix(loss=f"{batch_loss:.4f}", **accuracy, refresh=False)
-        history.loss.append(epoch_loss / seen)
-        if classes:
-            history.accuracy.append(hits / seen)
-        if test is not None:
-            test_loss, test_accuracy = _measure(model, test, loss_function, l2)
-            history.test_loss.append(test_loss)
+    try:
+        step = 0
+        while step < total_steps:
+            order = list(range(len(data)))
+            rng.shuffle(order)  # a new order every epoch
+            batches = [order[start : start + size] for start in range(0, len(order), size)]
+            epoch_loss, hits, seen = 0.0, 0.0, 0
+            for batch in batches[: total_steps - step]:
+                batch_loss, batch_accuracy = _step(model, data, batch, loss_function, l2, step_optimizer)
+                step += 1
+                history.step_loss.append(batch_loss)
+                epoch_loss += batch_loss * len(batch)
+                hits += batch_accuracy * len(batch)
+                seen += len(batch)
+                if bar is not None:
+                    bar.update()
+                    accuracy = {"acc": f"{hits / seen:.3f}"} if classes else {}
+                    bar.set_postfix(loss=f"{batch_loss:.4f}", **accuracy, refresh=False)
+            history.loss.append(epoch_loss / seen)
             if classes:
-                history.test_accuracy.append(test_accuracy)
-    if bar is not None:
-        bar.close()
+                history.accuracy.append(hits / seen)
+            if test is not None:
+                test_loss, test_accuracy = _measure(model, test, loss_function, l2)
+                history.test_loss.append(test_loss)
+                if classes:
+                    history.test_accuracy.append(test_accuracy)
+    finally:  # also on Ctrl-C: a bar left open would push later bars down
+        if bar is not None:
+            bar.close()
     return history
 
 
