@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import itertools
 import json
 import math
 import os
@@ -328,11 +329,13 @@ def _load_parameters(path: PathLike, model: Module, parameters: dict[str, Any]) 
     names = [name for name, _ in model.named_parameters()]
     known = set(names)
     missing = [name for name in names if name not in parameters]
-    unexpected = [name for name in parameters if name not in known]
+    unexpected = len(parameters) - (len(names) - len(missing))
     if missing or unexpected:
+        first_unexpected = list(itertools.islice((name for name in parameters if name not in known), 5))
         _fail(
             path,
-            f"its parameters do not fit the model: missing {_listed(missing)}, unexpected {_listed(unexpected)}",
+            f"its parameters do not fit the model: missing {_listed(missing[:5], len(missing))}, "
+            f"unexpected {_listed(first_unexpected, unexpected)}",
         )
     try:
         model.load_state_dict(parameters)
@@ -340,9 +343,10 @@ def _load_parameters(path: PathLike, model: Module, parameters: dict[str, Any]) 
         _fail(path, f"its parameters do not fit the model: {checks.shortened(str(error))}")
 
 
-def _listed(names: list[str], limit: int = 5) -> str:
-    shown = ", ".join(checks.shown(name) for name in names[:limit])
-    return f"[{shown}, and {len(names) - limit:,} more]" if len(names) > limit else f"[{shown}]"
+def _listed(first: list[str], total: int) -> str:
+    # the first few names of a list of total, e.g. ['a', 'b', and 1,999,998 more]
+    shown = ", ".join(checks.shown(name) for name in first)
+    return f"[{shown}, and {total - len(first):,} more]" if total > len(first) else f"[{shown}]"
 
 
 def _parameter_count(name: str, config: dict[str, Any]) -> int | None:
