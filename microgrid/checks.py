@@ -15,6 +15,7 @@ import math
 import numbers
 import sys
 from collections.abc import Iterable
+from typing import TypeGuard, cast
 
 # the longest reprs an error message shows whole
 _SHOWN_CHARACTERS = 80
@@ -43,9 +44,14 @@ def shortened(text: str, limit: int = 300) -> str:
     return f"{text[: limit - 20]}...{text[-12:]} ({len(text):,} characters)"
 
 
-def is_real(x: object) -> bool:
+def is_real(x: object) -> TypeGuard[numbers.Real]:
     """True for a real number (int, float, Fraction, numpy scalar) that is not a bool."""
     return isinstance(x, numbers.Real) and not isinstance(x, bool)
+
+
+def is_int(x: object) -> TypeGuard[numbers.Integral]:
+    """True for an int (or numpy integer) that is not a bool."""
+    return isinstance(x, numbers.Integral) and not isinstance(x, bool)
 
 
 def number(x: object, name: str) -> float:
@@ -53,9 +59,9 @@ def number(x: object, name: str) -> float:
     if not is_real(x):
         raise TypeError(f"{name} must be a real number, got {type(x).__name__}: {shown(x)}")
     try:
-        return float(x)  # type: ignore[arg-type]  # a numbers.Real converts
-    except OverflowError:  # an int beyond the largest float is inf as a float
-        return math.inf if x > 0 else -math.inf  # type: ignore[operator]
+        return float(x)
+    except OverflowError:  # only an int beyond the largest float overflows: as a float it is inf
+        return math.inf if cast(int, x) > 0 else -math.inf
 
 
 def finite(x: object, name: str) -> float:
@@ -98,7 +104,7 @@ def between(
 
 def integer(x: object, name: str) -> int:
     """``x`` as an int; ``TypeError`` for a float (even 2.0), a bool or a non-number."""
-    if not isinstance(x, numbers.Integral) or isinstance(x, bool):
+    if not is_int(x):
         raise TypeError(f"{name} must be an int, got {type(x).__name__}: {shown(x)}")
     return int(x)
 

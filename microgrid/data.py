@@ -529,7 +529,7 @@ def _check_numbers(values: Sequence[Any], what: str, bools: bool) -> None:
 def _check_labels(labels: Sequence[Any], n_classes: int) -> None:
     # a label of 0.5 would never equal a predicted class: accuracy would read 0
     for i, label in enumerate(labels):
-        if type(label) is not int and (isinstance(label, bool) or not isinstance(label, numbers.Integral)):
+        if type(label) is not int and not checks.is_int(label):  # type(): the usual case, fast
             regression = " (for real-valued targets, leave n_classes out)" if checks.is_real(label) else ""
             raise TypeError(
                 f"y[{i}] must be a class label, an int in 0..{n_classes - 1}, "

@@ -358,7 +358,7 @@ def _parameter_count(name: str, config: dict[str, Any]) -> int | None:
             "MLP": lambda: [config["nin"], *config["nouts"]],
         }[name]()
         # sizes beyond sys.maxsize cannot be built: the constructor says so
-        if not all(isinstance(n, int) and not isinstance(n, bool) and 0 < n <= sys.maxsize for n in sizes):
+        if not all(checks.is_int(n) and 0 < int(n) <= sys.maxsize for n in sizes):
             return None
     except (KeyError, TypeError):
         return None  # the constructor reports what is wrong with it
