@@ -254,11 +254,11 @@ def _step(
 ) -> tuple[float, float]:
     # one update from the examples in batch: (their loss, their accuracy before the update; 0 for regression)
     targets = [data.y[i] for i in batch]
-    outputs = [model(data.X[i]) for i in batch]
-    loss = loss_function(outputs, targets)
+    model_outputs = [model(data.X[i]) for i in batch]
+    loss = loss_function(model_outputs, targets)
     if l2:
         loss = loss + losses.l2(model.parameters(), l2)
-    accuracy = losses.accuracy(outputs, targets) if data.n_classes is not None else 0.0
+    accuracy = losses.accuracy(model_outputs, targets) if data.n_classes is not None else 0.0
     optimizer.zero_grad()  # like torch: gradients accumulate until zeroed
     loss.backward()
     optimizer.step()  # raises OverflowError, changing nothing, if an update overflows
