@@ -3,25 +3,66 @@
 from __future__ import annotations
 
 import argparse
-import math
-from collections.abc import Sequence
-from typing import Any
+import difflib
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+import microgrid
+from microgrid import checks, data, nn, optim, train
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The parser for every subcommand."""
     parser = argparse.ArgumentParser(prog="microgrid", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {microgrid.__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_train(commands)
     _add_draw(commands)
+    for command in commands.choices.values():
+        command.set_defaults(command_parser=command)  # main suggests its options for a mistyped one
+    parser.set_defaults(commands=list(commands.choices))
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit code (2 for bad usage)."""
-    args = build_parser().parse_args(argv)
-    result: int = args.run(args)
+    """Run the command line; returns the exit code (2 for bad usage, 130 for Ctrl-C)."""
+    parser = build_parser()
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    _refuse_unknown_command(parser, arguments)
+    args, unknown = parser.parse_known_args(arguments)
+    if unknown:
+        _refuse_unknown_options(args.command_parser, unknown)
+    try:
+        result: int = args.run(args)
+    except KeyboardInterrupt:
+        print(f"microgrid {args.command}: interrupted", file=sys.stderr)
+        return 130
     return result
+
+
+def _refuse_unknown_command(parser: argparse.ArgumentParser, arguments: list[str]) -> None:
+    # "microgrid trian": the command, with the nearest name (argparse suggests only from Python 3.14)
+    commands = parser.get_default("commands")
+    if arguments and not arguments[0].startswith("-") and arguments[0] not in commands:
+        parser.error(
+            f"unknown command {arguments[0]!r}{_did_you_mean(arguments[0], commands)}; "
+            f"choose from {', '.join(commands)}"
+        )
+
+
+def _refuse_unknown_options(parser: argparse.ArgumentParser, unknown: list[str]) -> NoReturn:
+    # "--datset moons": name it and suggest the nearest option, as argparse does on no Python yet
+    options = [option for action in parser._actions for option in action.option_strings]
+    hints = [_did_you_mean(word.split("=")[0], options) for word in unknown if word.startswith("-")]
+    parser.error(f"unrecognized arguments: {' '.join(unknown)}{''.join(hints)}")
+
+
+def _did_you_mean(word: str, names: Sequence[str]) -> str:
+    close = difflib.get_close_matches(word, names, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]}?)" if close else ""
 
 
 # --- microgrid train ----------------------------------------------------------
@@ -58,11 +99,13 @@ _TRAIN_DEFAULTS: dict[str, dict[str, Any]] = {
     "digits": {**_ADAM_FULL_BATCH, "lr": 0.01, "steps": None, "epochs": 5, "batch_size": 16},
 }
 _SAMPLES = 100  # examples in each generated training set, and in its test set
+_GENERATED_FEATURES = 2  # the generated datasets are points in the plane
 _DIGITS_TEST_FRACTION = 0.2
+_OUTPUTS = ("model.json", "history.json", "loss.png", "decision_boundary.png")
 
 
 def _add_train(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    train = commands.add_parser(
+    train_parser = commands.add_parser(
         "train",
         help="train a network on a dataset",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -74,8 +117,8 @@ def _add_train(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         epilog="defaults per dataset:\n"
         + "\n".join(f"  {name}: {_describe_defaults(name)}" for name in _DATASETS),
     )
-    add = train.add_argument
-    add("--dataset", choices=_DATASETS, default="moons", help="what to learn (default: moons)")
+    add = train_parser.add_argument
+    add("--dataset", **_choices(_DATASETS), default="moons", help="what to learn (default: moons)")
     add(
         "--samples",
         type=_positive_int,
@@ -87,21 +130,34 @@ def _add_train(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     add(
         "--activation",
-        choices=["relu", "tanh", "sigmoid", "leaky_relu"],
+        **_choices(nn.ACTIVATIONS),
         default="relu",
         help="of the hidden layers; the last layer is linear (default: relu)",
     )
-    add("--init", choices=["uniform", "xavier", "he"], help="how the weights start: U(-1, 1), Glorot or He")
+    add(
+        "--init",
+        **_choices(nn.INITS),
+        help="how the weights start: " + _listed(nn.INITS, lambda init: init[0]),
+    )
     add(
         "--loss",
-        choices=["hinge", "binary_cross_entropy", "cross_entropy", "mse"],
-        help="what training minimizes",
+        **_choices(train.LOSSES),
+        help="what training minimizes: " + _listed(train.LOSSES, lambda loss: loss.summary),
     )
-    add("--optimizer", choices=["sgd", "adam"], help="how the parameters are updated")
+    add(
+        "--optimizer",
+        **_choices(optim.OPTIMIZERS),
+        help="how the parameters are updated: "
+        + _listed(optim.OPTIMIZERS, lambda kind: (kind.__doc__ or "").splitlines()[0].rstrip(".")),
+    )
     add("--lr", type=_positive_float, help="the learning rate (the starting one with --schedule linear)")
-    add("--schedule", choices=["constant", "linear"], help="linear: lr falls linearly to lr/10 over the run")
+    add(
+        "--schedule",
+        **_choices(("constant", "linear")),
+        help="linear: lr falls linearly to lr/10 over the run",
+    )
     add("--l2", type=_non_negative_float, help="weight of the L2 penalty, l2 * sum(p * p)")
-    length = train.add_mutually_exclusive_group()
+    length = train_parser.add_mutually_exclusive_group()
     length.add_argument("--epochs", type=_positive_int, help="passes over the training set")
     length.add_argument("--steps", type=_positive_int, help="parameter updates, one batch each")
     add("--batch-size", type=_positive_int, help="examples per step")
@@ -111,23 +167,41 @@ def _add_train(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=0,
         help="seeds the data, the split, the initial weights and the shuffling (default: 0)",
     )
-    add("--out", metavar="DIR", help="write model.json, history.json and the plots to this directory")
+    add(
+        "--out",
+        metavar="DIR",
+        help="write model.json, history.json and the plots to this directory (all of them, or none)",
+    )
     add("--no-progress", action="store_true", help="show no progress bar")
-    train.set_defaults(run=_run_train, error=train.error)
+    train_parser.set_defaults(run=_run_train, error=train_parser.error)
 
 
 def _run_train(args: argparse.Namespace) -> int:
     """Train as the options say, print the accuracies, write the results to --out. Exit 2 for bad usage."""
-    import sys
     import time
 
-    from microgrid import nn, train
-
     settings = _train_settings(args)
+    if args.dataset != "digits":  # before drawing any: the examples must fit in memory
+        samples = _SAMPLES if args.samples is None else args.samples
+        _check_memory(args, examples=2 * samples, features=_GENERATED_FEATURES, sizes=[], batch=0)
     training_set, test_set = _train_datasets(args)
-    outputs = _output_size(args, settings["loss"], training_set.n_classes)
+    assert training_set.n_classes is not None  # every dataset here has class labels
+    try:
+        outputs = train.output_count(settings["loss"], training_set.n_classes)
+    except ValueError as error:
+        args.error(f"--loss {error} ({args.dataset} has {training_set.n_classes} classes)")
+    sizes = [training_set.n_features, *settings["hidden"], outputs]
+    batch_size = min(settings["batch_size"] or len(training_set), len(training_set))
+    _check_memory(
+        args,
+        examples=len(training_set) + len(test_set),
+        features=training_set.n_features,
+        sizes=sizes,
+        batch=batch_size,
+    )
+    outputs_written = _outputs(training_set) if args.out is not None else []
     if args.out is not None:
-        _make_output_directory(args)  # before training, so a bad --out fails at once
+        _check_output_directory(args, outputs_written)  # before training, so a bad --out fails at once
     model = nn.MLP(
         training_set.n_features,
         [*settings["hidden"], outputs],
@@ -135,7 +209,6 @@ def _run_train(args: argparse.Namespace) -> int:
         init=settings["init"],
         seed=args.seed,
     )
-    batch_size = min(settings["batch_size"] or len(training_set), len(training_set))
     steps = settings["steps"] or settings["epochs"] * -(-len(training_set) // batch_size)
     lr = settings["lr"]
     schedule = train.linear_schedule(lr, lr / 10, steps) if settings["schedule"] == "linear" else lr
@@ -167,6 +240,12 @@ def _run_train(args: argparse.Namespace) -> int:
     except ArithmeticError:  # an overflow (the engine names the operation, at length)
         print(f"microgrid train: error: training diverged; try a smaller --lr than {lr:g}", file=sys.stderr)
         return 1
+    except MemoryError:  # the estimate let it start, but the machine had less to give
+        print(
+            "microgrid train: error: out of memory; try fewer --samples, smaller --hidden or --batch-size",
+            file=sys.stderr,
+        )
+        return 1
     seconds = time.perf_counter() - started
     train_accuracy, test_accuracy = train.evaluate(model, training_set), history.test_accuracy[-1]
     print(
@@ -174,7 +253,15 @@ def _run_train(args: argparse.Namespace) -> int:
         f"(final loss {history.loss[-1]:.4g}, {seconds:.1f} s)"
     )
     if args.out is not None:
-        _write_train_outputs(args.out, model, history, training_set)
+        try:
+            _write_train_outputs(Path(args.out), outputs_written, model, history, training_set)
+        except OSError as error:
+            print(
+                f"microgrid train: error: cannot write to --out {args.out}: {error}; nothing was written",
+                file=sys.stderr,
+            )
+            return 1
+        print(f"wrote {', '.join(str(Path(args.out) / name) for name in outputs_written)}")
     return 0
 
 
@@ -192,8 +279,6 @@ def _train_settings(args: argparse.Namespace) -> dict[str, Any]:
 def _train_datasets(args: argparse.Namespace) -> tuple[Any, Any]:
     # (training set, test set): generated data is drawn twice as large and cut in half,
     # so both halves come from one distribution (blobs share their centres)
-    from microgrid import data
-
     if args.dataset == "digits":
         if args.samples is not None:
             args.error("--samples is for the generated datasets; digits has a fixed 1,797 examples")
@@ -202,48 +287,144 @@ def _train_datasets(args: argparse.Namespace) -> tuple[Any, Any]:
     return data.GENERATORS[args.dataset](2 * samples, seed=args.seed).split(0.5, seed=args.seed)
 
 
-def _output_size(args: argparse.Namespace, loss: str, n_classes: int) -> int:
-    # one score per example for the two-class losses (and mse on two classes), else one per class
-    if loss in ("hinge", "binary_cross_entropy"):
-        if n_classes != 2:
-            args.error(
-                f"--loss {loss} is for two classes; {args.dataset} has {n_classes}: use cross_entropy or mse"
-            )
-        return 1
-    return 1 if loss == "mse" and n_classes == 2 else n_classes
+# --- what a run needs: memory, and a place to write -----------------------------
+
+# bytes, measured with tracemalloc (each rounded up): an example of the data, with its features;
+# a parameter (a Value and its place in lists); one example's graph in a step, per weight
+# (a weighted_sum node holds its weights and inputs) and per neuron (its nodes)
+_BYTES_PER_EXAMPLE, _BYTES_PER_FEATURE = 300, 100
+_BYTES_PER_PARAMETER = 160
+_GRAPH_BYTES_PER_WEIGHT, _GRAPH_BYTES_PER_NEURON = 24, 500
+_BASE_BYTES = 200 * 2**20  # Python, microgrid, and matplotlib for the plots
 
 
-def _make_output_directory(args: argparse.Namespace) -> None:
-    from pathlib import Path
+def _check_memory(
+    args: argparse.Namespace, examples: int, features: int, sizes: list[int], batch: int
+) -> None:
+    """Exit 2 (before allocating) when the run would need more memory than the machine allows."""
+    weights = sum(n_in * n_out for n_in, n_out in zip(sizes, sizes[1:]))
+    neurons = sum(sizes[1:])
+    parts = {
+        "the data": examples * (_BYTES_PER_EXAMPLE + features * _BYTES_PER_FEATURE),
+        "the model": (weights + neurons) * _BYTES_PER_PARAMETER,
+        "one step's graph": batch * (weights * _GRAPH_BYTES_PER_WEIGHT + neurons * _GRAPH_BYTES_PER_NEURON),
+    }
+    needed = _BASE_BYTES + sum(parts.values())
+    limit = _memory_limit()
+    if limit is None or needed <= limit[0]:
+        return
+    shown = ", ".join(f"{name} {_bytes(size)}" for name, size in parts.items() if size)
+    remedy = {
+        "the data": "use fewer --samples",
+        "the model": "use smaller --hidden sizes",
+        "one step's graph": "use smaller --hidden sizes or a smaller --batch-size",
+    }[max(parts, key=lambda name: parts[name])]
+    args.error(
+        f"this run would need about {_bytes(needed)} of memory ({shown}), more than the "
+        f"{_bytes(limit[0])} {limit[1]}: {remedy}"
+    )
 
+
+def _memory_limit() -> tuple[int, str] | None:
+    """(bytes, where the limit comes from): the least of the machine's memory, its cgroup's and ulimit's."""
+    limits: list[tuple[int, str]] = []
     try:
-        Path(args.out).mkdir(parents=True, exist_ok=True)
+        limits.append((os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"), "this machine has"))
+    except (AttributeError, ValueError, OSError):  # not on every system
+        pass
+    for control in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            limits.append((int(Path(control).read_text().strip()), "its control group allows"))
+        except (OSError, ValueError):  # absent, or "max"
+            pass
+    try:
+        import resource
+
+        for kind, name in ((resource.RLIMIT_AS, "ulimit -v"), (resource.RLIMIT_DATA, "ulimit -d")):
+            soft = resource.getrlimit(kind)[0]
+            if soft != resource.RLIM_INFINITY:
+                limits.append((soft, f"{name} allows"))
+    except ImportError:  # Windows
+        pass
+    return min(limits) if limits else None
+
+
+def _bytes(size: int) -> str:
+    for unit, scale in (("TB", 2**40), ("GB", 2**30), ("MB", 2**20)):
+        if size >= scale:
+            return f"{size / scale:,.1f} {unit}"
+    return f"{size / 2**10:.1f} KB"
+
+
+def _outputs(training_set: data.Dataset) -> list[str]:
+    # what --out gets: the model and history, and the plots if matplotlib is installed
+    import importlib.util
+
+    if importlib.util.find_spec("matplotlib") is None:
+        from microgrid.plots import INSTALL_MATPLOTLIB
+
+        print(f"no plots: {INSTALL_MATPLOTLIB}")
+        return list(_OUTPUTS[:2])
+    return list(_OUTPUTS if training_set.n_features == 2 else _OUTPUTS[:3])
+
+
+def _check_output_directory(args: argparse.Namespace, names: list[str]) -> None:
+    """Exit 2 unless --out is (or can be made) a directory where every output can be written."""
+    import tempfile
+
+    directory = Path(args.out)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         args.error(f"--out {args.out}: cannot make the directory ({error.strerror or error})")
+    for name in names:
+        path = directory / name
+        if path.is_dir():
+            args.error(f"--out {args.out}: {path} is a directory, where training writes a file")
+        if path.exists() and not path.is_file():
+            args.error(f"--out {args.out}: {path} is not a regular file")
+        if path.exists() and not os.access(path, os.W_OK):
+            args.error(f"--out {args.out}: {path} is read-only")
+    try:  # a file made and removed: the one test that says yes for every reason (permissions, a read-only disk)
+        with tempfile.TemporaryFile(dir=directory):
+            pass
+    except OSError as error:
+        args.error(f"--out {args.out}: cannot write there ({error.strerror or error})")
 
 
-def _write_train_outputs(out: str, model: Any, history: Any, training_set: Any) -> None:
+def _write_train_outputs(
+    directory: Path, names: list[str], model: Any, history: Any, training_set: Any
+) -> None:
+    """Write every output, or none: each into a new directory inside --out, then all moved into place."""
     import dataclasses
     import json
-    from pathlib import Path
+    import shutil
+    import tempfile
 
     from microgrid import serialize
 
-    directory = Path(out)
-    serialize.save(model, directory / "model.json")
-    (directory / "history.json").write_text(json.dumps(dataclasses.asdict(history), indent=1) + "\n")
-    written = ["model.json", "history.json"]
+    staging = Path(tempfile.mkdtemp(prefix=".microgrid-train-", dir=directory))
     try:
-        from microgrid import plots
+        writers: dict[str, Callable[[Path], Any]] = {
+            "model.json": lambda path: serialize.save(model, path),
+            "history.json": lambda path: path.write_text(
+                json.dumps(dataclasses.asdict(history), indent=1) + "\n"
+            ),
+            "loss.png": lambda path: _plots().loss_curve(history, path),
+            "decision_boundary.png": lambda path: _plots().decision_boundary(model, training_set, path),
+        }
+        for name in names:
+            writers[name](staging / name)
+        for name in names:  # renames in one directory: they do not fail for want of space
+            os.replace(staging / name, directory / name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
-        plots.loss_curve(history, directory / "loss.png")
-        written.append("loss.png")
-        if training_set.n_features == 2:
-            plots.decision_boundary(model, training_set, directory / "decision_boundary.png")
-            written.append("decision_boundary.png")
-    except ImportError as error:  # matplotlib is optional; plots says how to install it
-        print(f"no plots: {error}")
-    print(f"wrote {', '.join(str(directory / name) for name in written)}")
+
+def _plots() -> Any:
+    from microgrid import plots
+
+    return plots
 
 
 def _describe_training(settings: dict[str, Any], steps: int, batch_size: int, examples: int) -> str:
@@ -270,52 +451,58 @@ def _describe_defaults(dataset: str) -> str:
     return " ".join(words)
 
 
-def _positive_int(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if n <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {n}")
-    return n
+def _listed(registry: dict[str, Any], describe: Callable[[Any], str]) -> str:
+    # a registry's names, each with what it is, for --help
+    return "; ".join(f"{name} ({describe(entry)})" for name, entry in registry.items())
 
 
-def _positive_float(text: str) -> float:
-    x = _finite_float(text)
-    if x <= 0.0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {x:g}")
-    return x
+def _choices(names: Sequence[str] | dict[str, Any]) -> dict[str, Any]:
+    """add_argument's choices, with the nearest name suggested for a mistyped one (on any Python)."""
+    known = list(names)
+
+    def choice(text: str) -> str:
+        if text not in known:
+            raise argparse.ArgumentTypeError(
+                f"invalid choice: {text!r}{_did_you_mean(text, known)} (choose from {', '.join(known)})"
+            )
+        return text
+
+    return {"choices": known, "type": choice}
 
 
-def _non_negative_float(text: str) -> float:
-    x = _finite_float(text)
-    if x < 0.0:
-        raise argparse.ArgumentTypeError(f"must be non-negative, got {x:g}")
-    return x
+def _option(
+    parse: Callable[[str], Any], check: Callable[[Any, str], Any], expected: str
+) -> Callable[[str], Any]:
+    """An argparse type: the text parsed (else "expected ..."), then checked by microgrid.checks."""
+
+    def convert(text: str) -> Any:
+        try:
+            value = parse(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+        try:
+            return check(value, "")
+        except (TypeError, ValueError) as error:
+            raise argparse.ArgumentTypeError(str(error).strip()) from None
+
+    return convert
 
 
-def _finite_float(text: str) -> float:
-    try:
-        x = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not math.isfinite(x):
-        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
-    return x
+_positive_int = _option(int, checks.positive_int, "a positive integer")
+_positive_float = _option(float, checks.positive, "a number")
+_non_negative_float = _option(float, checks.non_negative, "a number")
 
 
 def _hidden_sizes(text: str) -> list[int]:
     if not text.strip():
         return []
+    layer_size = _option(int, checks.positive_int, "a positive integer")
     try:
-        sizes = [int(part) for part in text.split(",")]
-    except ValueError:
-        sizes = []
-    if not sizes or any(n <= 0 for n in sizes):
+        return [layer_size(part) for part in text.split(",")]
+    except argparse.ArgumentTypeError:
         raise argparse.ArgumentTypeError(
-            f'expected positive layer sizes separated by commas, like "16,16", got {text!r}'
-        )
-    return sizes
+            f'expected positive layer sizes separated by commas, like "16,16", got {checks.shown(text)}'
+        ) from None
 
 
 # --- microgrid draw -----------------------------------------------------------

@@ -1,10 +1,11 @@
-"""Small classification datasets: generated from a seed, or shipped in the package.
+"""Small datasets: generated from a seed, or shipped in the package; and ``Dataset`` for your own.
 
 Every function returns a ``Dataset`` (``mnist`` a train and a test one): ``X`` a
 list of examples (each a list of floats), ``y`` their class labels
 ``0 .. n_classes-1``. The generators use only ``random.Random(seed)``, so the
 same seed gives the same data on every machine, and nothing here needs numpy or
-a download. ``read_idx`` reads the IDX files MNIST is distributed in.
+a download. ``read_idx`` reads the IDX files MNIST is distributed in. A
+``Dataset`` of your own may also hold real-valued targets, for regression.
 """
 
 from __future__ import annotations
@@ -19,39 +20,66 @@ import random
 import struct
 import zlib
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence, Sized
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
+from microgrid import checks
 from microgrid.display import ELLIPSIS, elided, html_table
+from microgrid.engine import Value
 
 
 @dataclass(frozen=True)
 class Dataset:
-    """Examples ``X`` (lists of floats) with class labels ``y`` in ``0 .. n_classes-1``."""
+    """Examples ``X`` (lists of numbers) with targets ``y``: class labels, or real numbers to regress.
+
+    With ``n_classes`` (classification) each target is a class label, an int
+    in ``0 .. n_classes-1``. Without it (``n_classes=None``, regression) each
+    target is a real number, or a list of real numbers for a model with that
+    many outputs (every list the same length), as Keras and PyTorch take
+    ``y`` of shape ``(n,)`` or ``(n, k)``.
+
+    Everything is checked when the dataset is made (see ``check``): raises
+    ``TypeError`` for the wrong kind of thing (a str feature, a bool or float
+    class label, ``n_classes=2.5``) and ``ValueError`` for a wrong value (nan,
+    a label out of range, examples of different lengths), naming the first
+    bad example.
+    """
 
     X: list[list[float]]
-    y: list[int]
-    n_classes: int
+    y: list[Any]
+    n_classes: int | None = None
     name: str = ""
 
     def __post_init__(self) -> None:
+        self.check()
+
+    def check(self) -> None:
+        """Raise unless every example and target is as the class docstring says.
+
+        A dataset is checked when it is made; ``fit`` checks it again before its
+        first step, as ``X`` and ``y`` are lists that may have changed since.
+        Every feature must be what a ``Value`` holds (a finite real number; bools
+        count as 0 and 1), every example the same length, with at least one feature.
+        """
+        for what, items in (("X", self.X), ("y", self.y)):
+            if isinstance(items, (str, bytes, Mapping)) or not isinstance(items, Sized):
+                raise TypeError(f"{what} must be a list, got {type(items).__name__}: {checks.shown(items)}")
         if len(self.X) != len(self.y):
-            raise ValueError(f"X has {len(self.X)} examples but y has {len(self.y)} labels")
-        if self.n_classes < 1:
-            raise ValueError(f"n_classes must be positive, got {self.n_classes}")
-        widths = {len(x) for x in self.X}
-        if len(widths) > 1:
-            raise ValueError(f"examples must all have the same length, got lengths {sorted(widths)}")
-        # a label of 0.5 would never equal a predicted class: accuracy would read 0
-        bad = [
-            label
-            for label in self.y
-            if not isinstance(label, numbers.Integral) or not 0 <= label < self.n_classes
-        ]
-        if bad:
-            raise ValueError(f"labels must be ints in 0..{self.n_classes - 1}, got {bad[0]!r}")
+            raise ValueError(f"X has {len(self.X)} examples but y has {len(self.y)} targets")
+        if self.n_classes is not None:
+            checks.positive_int(self.n_classes, "n_classes")
+        if not isinstance(self.name, str):
+            raise TypeError(f"name must be a str, got {type(self.name).__name__}: {checks.shown(self.name)}")
+        _check_rows(self.X, "X", "examples")
+        if self.n_classes is not None:
+            _check_labels(self.y, self.n_classes)
+        elif len(self.y) and _is_row(self.y[0]):
+            _check_rows(self.y, "y", "targets")
+        else:
+            _check_numbers(self.y, "y", bools=False)
 
     def __len__(self) -> int:
         return len(self.y)
@@ -68,8 +96,7 @@ class Dataset:
         seed always gives the same split. Raises ValueError unless
         ``0 <= test_fraction <= 1``.
         """
-        if not 0.0 <= test_fraction <= 1.0:
-            raise ValueError(f"test_fraction must be between 0 and 1, got {test_fraction!r}")
+        checks.between(test_fraction, "test_fraction", 0.0, 1.0)
         order = list(range(len(self)))
         random.Random(seed).shuffle(order)
         n_test = round(test_fraction * len(self))
@@ -81,14 +108,18 @@ class Dataset:
     def __repr__(self) -> str:
         # the sizes, never the examples: digits has 115,008 numbers
         name = f"name={self.name!r}, " if self.name else ""
-        return f"Dataset({name}examples={len(self)}, features={self.n_features}, classes={self.n_classes})"
+        kind = f"classes={self.n_classes}" if self.n_classes is not None else "targets=real (regression)"
+        return f"Dataset({name}examples={len(self)}, features={self.n_features}, {kind})"
 
     def _repr_html_(self) -> str:
         # Jupyter's view: the first and last examples (long ones elided) and the examples per class
-        per_class = Counter(self.y)
-        caption = f"{self!r}; examples per class: " + ", ".join(
-            f"{k}: {per_class[k]}" for k in range(self.n_classes)
-        )
+        if self.n_classes is None:
+            caption = repr(self)
+        else:
+            per_class = Counter(self.y)
+            caption = f"{self!r}; examples per class: " + ", ".join(
+                f"{k}: {per_class[k]}" for k in range(self.n_classes)
+            )
         features = elided(range(self.n_features))
         columns = ["", *(j if isinstance(j, str) else f"x[{j}]" for j in features), "y"]
         rows = [
@@ -108,7 +139,7 @@ def moons(n: int = 100, noise: float = 0.1, seed: int = 0) -> Dataset:
     in class 1, evenly spaced along each arc, then moved by Gaussian noise of
     standard deviation ``noise`` and shuffled.
     """
-    _check_counts(n, noise)
+    _check_counts(n, noise, "noise")
     rng = random.Random(seed)
     upper, lower = _angles(n // 2, math.pi, endpoint=True), _angles(n - n // 2, math.pi, endpoint=True)
     points = [([math.cos(t), math.sin(t)], 0) for t in upper]
@@ -123,9 +154,10 @@ def circles(n: int = 100, noise: float = 0.1, factor: float = 0.5, seed: int = 0
     one (radius ``factor``, the rest), with Gaussian noise of standard
     deviation ``noise``, shuffled. Raises ValueError unless ``0 < factor < 1``.
     """
-    _check_counts(n, noise)
-    if not 0.0 < factor < 1.0:
-        raise ValueError(f"factor (inner radius / outer radius) must be between 0 and 1, got {factor!r}")
+    _check_counts(n, noise, "noise")
+    factor = checks.between(
+        factor, "factor (inner radius / outer radius)", 0.0, 1.0, low_open=True, high_open=True
+    )
     rng = random.Random(seed)
     n_outer = n // 2
     points = [([math.cos(t), math.sin(t)], 0) for t in _angles(n_outer, 2 * math.pi)]
@@ -140,9 +172,8 @@ def spiral(n: int = 150, classes: int = 3, noise: float = 0.2, seed: int = 0) ->
     out as evenly as possible (the first ``n % classes`` arms get one more).
     ``noise`` perturbs each point's angle (radians, Gaussian), as CS231n does.
     """
-    _check_counts(n, noise)
-    if classes < 1:
-        raise ValueError(f"classes must be positive, got {classes}")
+    _check_counts(n, noise, "noise")
+    classes = checks.positive_int(classes, "classes")
     rng = random.Random(seed)
     points: list[tuple[list[float], int]] = []
     for k in range(classes):
@@ -169,14 +200,19 @@ def blobs(
     Gaussian noise of standard deviation ``std`` in every coordinate; the ``n``
     points are shared out as evenly as possible.
     """
-    _check_counts(n, std)
+    _check_counts(n, std, "std")
     rng = random.Random(seed)
-    if isinstance(centers, int):
-        if centers < 1:
-            raise ValueError(f"centers must be positive, got {centers}")
-        centers = [[rng.uniform(-5.0, 5.0), rng.uniform(-5.0, 5.0)] for _ in range(centers)]
+    if not isinstance(centers, Sequence):  # a count of centres
+        count = checks.positive_int(centers, "centers")
+        centers = [[rng.uniform(-5.0, 5.0), rng.uniform(-5.0, 5.0)] for _ in range(count)]
     if not centers or len({len(c) for c in centers}) != 1:
-        raise ValueError(f"centers must be a non-empty list of points of one dimension, got {centers!r}")
+        raise ValueError(
+            f"centers must be a non-empty list of points of one dimension, got {checks.shown(centers)}"
+        )
+    centers = [
+        [checks.finite(c, f"centers[{k}][{j}]") for j, c in enumerate(centre)]
+        for k, centre in enumerate(centers)
+    ]
     k = len(centers)
     points: list[tuple[list[float], int]] = []
     for label, center in enumerate(centers):
@@ -419,6 +455,7 @@ def _dimensions(shape: Sequence[int]) -> str:
 def _stratified_split(dataset: Dataset, test_size: int, seed: int) -> tuple[Dataset, Dataset]:
     """(train, test), ``test_size`` examples in test, each class's share of them as close as can be to its share of all."""
     rng = random.Random(seed)
+    assert dataset.n_classes is not None  # class labels, which are what is stratified
     members: list[list[int]] = [[] for _ in range(dataset.n_classes)]
     for index, label in enumerate(dataset.y):
         members[label].append(index)
@@ -459,11 +496,74 @@ GENERATORS: dict[str, Callable[..., Dataset]] = {
 }
 
 
-def _check_counts(n: int, noise: float) -> None:
-    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-        raise ValueError(f"n (the number of examples) must be a non-negative int, got {n!r}")
-    if not noise >= 0.0:  # also catches nan
-        raise ValueError(f"noise must be non-negative, got {noise!r}")
+def _check_counts(n: int, noise: float, noise_name: str) -> None:
+    checks.non_negative_int(n, "n (the number of examples)")
+    checks.non_negative(noise, noise_name)
+
+
+def _is_row(item: object) -> bool:
+    """A list of numbers (one example, or several targets), not a lone number or a string."""
+    return isinstance(item, Sized) and not isinstance(item, (str, bytes, Mapping))
+
+
+def _check_rows(rows: Sequence[Any], what: str, kind: str) -> None:
+    # every row a list of finite numbers, all of one length, at least one
+    width = None
+    for i, row in enumerate(rows):
+        if not _is_row(row):
+            raise TypeError(
+                f"{what}[{i}] must be a list of numbers, got {type(row).__name__}: {checks.shown(row)}"
+            )
+        if width is None:
+            width = len(row)
+            if width == 0:
+                raise ValueError(f"{kind} need at least one number each; {what}[0] is empty")
+        elif len(row) != width:
+            raise ValueError(
+                f"{kind} must all have the same length: {what}[0] has {width} but {what}[{i}] has {len(row)}"
+            )
+        _check_numbers(row, f"{what}[{i}]", bools=what == "X")
+
+
+def _check_numbers(values: Sequence[Any], what: str, bools: bool) -> None:
+    """Raise unless every item is a finite real number a Value can hold, naming the first that is not."""
+    try:
+        total = sum(values, 0.0)
+    except Exception:  # a str, None, a huge int, an odd type: found one by one below
+        total = math.nan
+    # the usual case at C speed: only real numbers add up to a finite float
+    if (
+        isinstance(total, float)
+        and total - total == 0.0
+        and (bools or not any(type(v) is bool for v in values))
+    ):
+        return
+    for j, value in enumerate(values):
+        if isinstance(value, bool) and not bools:
+            raise TypeError(
+                f"{what}[{j}] must be a number, not a bool: {value!r} (for classes, give n_classes)"
+            )
+        try:
+            Value(value)  # what a Value can hold is the engine's rule: ask it rather than copy it
+        except TypeError:
+            raise TypeError(
+                f"{what}[{j}] must be a real number, got {type(value).__name__}: {checks.shown(value)}"
+            ) from None
+        except (ValueError, OverflowError):
+            raise ValueError(f"{what}[{j}] must be finite, got {checks.shown(value)}") from None
+
+
+def _check_labels(labels: Sequence[Any], n_classes: int) -> None:
+    # a label of 0.5 would never equal a predicted class: accuracy would read 0
+    for i, label in enumerate(labels):
+        if type(label) is not int and not checks.is_int(label):  # type(): the usual case, fast
+            regression = " (for real-valued targets, leave n_classes out)" if checks.is_real(label) else ""
+            raise TypeError(
+                f"y[{i}] must be a class label, an int in 0..{n_classes - 1}, "
+                f"got {type(label).__name__}: {checks.shown(label)}{regression}"
+            )
+        if not 0 <= int(label) < n_classes:
+            raise ValueError(f"labels must be ints in 0..{n_classes - 1}, got {checks.shown(label)} (y[{i}])")
 
 
 def _angles(count: int, span: float, endpoint: bool = False) -> list[float]:

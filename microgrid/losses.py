@@ -9,11 +9,11 @@ Every loss checks its inputs where they enter and names the bad value.
 
 from __future__ import annotations
 
-import math
 import numbers
 from collections.abc import Iterable
 from typing import Any
 
+from microgrid import checks
 from microgrid.engine import Value, value_sum
 
 Scalar = Value | float
@@ -92,10 +92,7 @@ def l2(params: Iterable[Scalar], alpha: float) -> Value:
 
     Raises ``ValueError`` for no parameters or a negative or infinite ``alpha``.
     """
-    if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real):
-        raise TypeError(f"the L2 weight (alpha) must be a number, got {type(alpha).__name__}: {alpha!r}")
-    if not 0.0 <= alpha < math.inf:
-        raise ValueError(f"the L2 weight (alpha) must be non-negative and finite, got {alpha!r}")
+    alpha = checks.non_negative(alpha, "the L2 weight (alpha)")
     return value_sum([p * p for p in _values(_as_list(params), "params")]) * alpha
 
 
@@ -155,7 +152,7 @@ def _scalars(xs: list[Any], what: str) -> list[Any]:
     if not xs:
         raise ValueError(f"{what} is empty")
     for i, x in enumerate(xs):
-        if not isinstance(x, Value) and (isinstance(x, bool) or not isinstance(x, numbers.Real)):
+        if not isinstance(x, Value) and not checks.is_real(x):
             raise TypeError(f"{what}[{i}] must be a number or a Value, got {type(x).__name__}: {x!r}")
     return xs
 
@@ -178,9 +175,7 @@ def _check_labels(labels: list[Any], allowed: tuple[int, int], message: str) -> 
 
 
 def _class_index(target: object, classes: int) -> int:
-    if isinstance(target, bool) or not isinstance(target, numbers.Integral):
-        raise TypeError(f"a class index must be an int, got {type(target).__name__}: {target!r}")
-    index = int(target)
+    index = checks.integer(target, "a class index")
     if not 0 <= index < classes:
         raise ValueError(f"class index {index} is out of range for {classes} classes")
     return index

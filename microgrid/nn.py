@@ -18,20 +18,28 @@ import random
 import reprlib
 import textwrap
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Set
-from typing import Any, cast
+from typing import Any
 
+from microgrid import checks
 from microgrid.display import html_table
 from microgrid.engine import Value, call_in_scope, grad, weighted_sum
 
-# name -> the Value method applied (None: no activation)
-_ACTIVATIONS: dict[str, Callable[[Value], Value] | None] = {
-    "relu": Value.relu,
-    "tanh": Value.tanh,
-    "sigmoid": Value.sigmoid,
-    "leaky_relu": Value.leaky_relu,
-    "linear": None,
+# The activations by name, the one list that the constructors, the command line,
+# saved files and interop use: name -> (PyTorch's name for it, the Value method; None for none)
+ACTIVATIONS: dict[str, tuple[str, Callable[[Value], Value] | None]] = {
+    "relu": ("ReLU", Value.relu),
+    "tanh": ("Tanh", Value.tanh),
+    "sigmoid": ("Sigmoid", Value.sigmoid),
+    "leaky_relu": ("LeakyReLU", Value.leaky_relu),
+    "linear": ("Identity", None),
 }
-_INITS = ("uniform", "xavier", "he")
+# The initialisations by name: name -> (what it is, the bound a of the weights' U(-a, a)
+# from the neuron's fan-in and fan-out). Glorot and Kaiming: the variance of U(-a, a) is a^2 / 3.
+INITS: dict[str, tuple[str, Callable[[int, int], float]]] = {
+    "uniform": ("U(-1, 1), micrograd's", lambda nin, fan_out: 1.0),
+    "xavier": ("Glorot uniform, for tanh and sigmoid", lambda nin, fan_out: math.sqrt(6.0 / (nin + fan_out))),
+    "he": ("Kaiming uniform, for relu", lambda nin, fan_out: math.sqrt(6.0 / nin)),
+}
 
 
 class Module:
@@ -115,7 +123,7 @@ class Module:
                 f"state does not match {type(self).__name__}'s parameters: "
                 f"missing {missing}, unexpected {unexpected}"
             )
-        values = {name: _finite_float(state[name], name) for name in params}
+        values = {name: checks.finite(state[name], f"state[{name!r}]") for name in params}
         for name, p in params.items():
             p.data = values[name]
 
@@ -189,11 +197,11 @@ class Neuron(Module):
         rng: random.Random | None = None,
         fan_out: int = 1,
     ) -> None:
-        self.nin = _positive_int(nin, "nin")
+        self.nin = checks.positive_int(nin, "nin")
         self.activation = _activation(activation, nonlin)
         self.init = _init(init)
         self.seed = seed
-        self.fan_out = _positive_int(fan_out, "fan_out")
+        self.fan_out = checks.positive_int(fan_out, "fan_out")
         self.w = _initial_weights(self.nin, self.fan_out, self.init, _uniform(seed, rng))
         self.b = Value(0.0)
 
@@ -211,7 +219,7 @@ class Neuron(Module):
         except (TypeError, ValueError):
             _inputs(self, inputs, self.nin)  # an element that is not a number: say which
             raise
-        activate = _ACTIVATIONS[self.activation]
+        activate = ACTIVATIONS[self.activation][1]
         return total if activate is None else activate(total)
 
     def config(self) -> dict[str, Any]:
@@ -247,8 +255,8 @@ class Layer(Module):
         seed: int | None = None,
         rng: random.Random | None = None,
     ) -> None:
-        self.nin = _positive_int(nin, "nin")
-        self.nout = _positive_int(nout, "nout")
+        self.nin = checks.positive_int(nin, "nin")
+        self.nout = checks.positive_int(nout, "nout")
         self.activation = _activation(activation, nonlin)
         self.init = _init(init)
         self.seed = seed
@@ -309,10 +317,10 @@ class MLP(Module):
         seed: int | None = None,
         rng: random.Random | None = None,
     ) -> None:
-        self.nin = _positive_int(nin, "nin")
+        self.nin = checks.positive_int(nin, "nin")
         if isinstance(nouts, (str, bytes)) or not isinstance(nouts, Sequence) or not nouts:
             raise ValueError(f"nouts must be a non-empty list of layer sizes, got {nouts!r}")
-        self.nouts = [_positive_int(n, "layer sizes") for n in nouts]
+        self.nouts = [checks.positive_int(n, "layer sizes") for n in nouts]
         self.activation = _activation(activation, nonlin)
         self.init = _init(init)
         self.seed = seed
@@ -368,8 +376,7 @@ def input_gradients(
     else:
         if target is None:
             raise ValueError(f"the model has {len(output)} outputs; give target, the index of one")
-        if isinstance(target, bool) or not isinstance(target, numbers.Integral):
-            raise TypeError(f"target must be an int, got {type(target).__name__}: {target!r}")
+        target = checks.integer(target, "target")
         if not 0 <= target < len(output):
             raise ValueError(f"target must be in [0, {len(output)}), got {target!r}")
         output = output[target]
@@ -424,22 +431,12 @@ def _join(prefix: str, name: str) -> str:
     return f"{prefix}.{name}" if prefix else name
 
 
-def _positive_int(n: object, what: str) -> int:
-    if isinstance(n, bool) or not isinstance(n, numbers.Integral):
-        raise TypeError(f"{what} must be an int, got {type(n).__name__}: {n!r}")
-    if n <= 0:
-        raise ValueError(f"{what} must be positive, got {n!r}")
-    return int(n)
-
-
 def _activation(name: str, nonlin: bool | None) -> str:
     if nonlin is not None:
         if name != "relu":
             raise ValueError(f"give activation or nonlin, not both (got {name!r} and nonlin={nonlin!r})")
         return "relu" if nonlin else "linear"
-    if name not in _ACTIVATIONS:
-        raise ValueError(f"unknown activation {name!r}; choose one of {', '.join(_ACTIVATIONS)}")
-    return name
+    return checks.one_of(name, ACTIVATIONS, "activation")
 
 
 def _parameters(module: Module, copies: int = 1) -> str:
@@ -475,9 +472,7 @@ def _init_repr(init: str) -> str:
 
 
 def _init(name: str) -> str:
-    if name not in _INITS:
-        raise ValueError(f"unknown init {name!r}; choose one of {', '.join(_INITS)}")
-    return name
+    return checks.one_of(name, INITS, "init")
 
 
 def _generator(seed: int | None, rng: random.Random | None) -> random.Random | None:
@@ -485,9 +480,7 @@ def _generator(seed: int | None, rng: random.Random | None) -> random.Random | N
     if seed is not None and rng is not None:
         raise ValueError("give seed or rng, not both")
     if seed is not None:
-        if isinstance(seed, bool) or not isinstance(seed, int):
-            raise TypeError(f"seed must be an int, got {type(seed).__name__}: {seed!r}")
-        return random.Random(seed)
+        return random.Random(checks.integer(seed, "seed"))
     if rng is not None and not isinstance(rng, random.Random):
         raise TypeError(f"rng must be a random.Random, got {type(rng).__name__}")
     return rng
@@ -501,18 +494,5 @@ def _uniform(seed: int | None, rng: random.Random | None) -> Callable[[float, fl
 def _initial_weights(
     nin: int, fan_out: int, init: str, uniform: Callable[[float, float], float]
 ) -> list[Value]:
-    # Glorot and Kaiming uniform bounds: the variance of U(-a, a) is a^2 / 3
-    bound = {"uniform": 1.0, "xavier": math.sqrt(6.0 / (nin + fan_out)), "he": math.sqrt(6.0 / nin)}[init]
+    bound = INITS[init][1](nin, fan_out)
     return [Value(uniform(-bound, bound)) for _ in range(nin)]
-
-
-def _finite_float(value: object, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"state[{name!r}] must be a real number, got {type(value).__name__}: {value!r}")
-    try:
-        number = float(value)
-    except OverflowError:  # an int beyond the largest float: as a float it would be inf
-        number = math.inf if cast(int, value) > 0 else -math.inf
-    if not math.isfinite(number):
-        raise ValueError(f"state[{name!r}] must be finite, got {number!r}")
-    return number

@@ -8,15 +8,17 @@ Updates are plain float arithmetic on ``.data``: they record no graph.
 The learning rate ``lr`` is a number or a schedule: a function of the step
 index (0 for the first ``step()``) returning the rate, e.g. micrograd's demo
 ``lambda k: 1.0 - 0.9 * k / 100``.
+
+``OPTIMIZERS`` names them, for ``fit`` and the command line.
 """
 
 from __future__ import annotations
 
 import math
-import numbers
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, ClassVar
 
+from microgrid import checks
 from microgrid.engine import Value, no_grad
 
 LearningRate = float | Callable[[int], float]
@@ -30,6 +32,11 @@ class Optimizer:
     parameter) without changing anything; ``step`` checks them, then commits
     them to ``.data`` and ``self.state``, which ``state_dict`` saves.
     """
+
+    # the learning rate fit and the command line use when none is given
+    default_lr: ClassVar[float] = 1e-3
+    # running averages that are never negative (a mean of squares), checked by load_state_dict
+    non_negative_state: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, params: Iterable[Value], lr: LearningRate) -> None:
         self.params = _parameter_list(params)
@@ -46,7 +53,7 @@ class Optimizer:
             return self.lr
         lr = self.lr(self.steps)
         try:
-            return _non_negative(lr, "lr")
+            return checks.non_negative(lr, "lr")
         except (TypeError, ValueError):
             raise ValueError(
                 f"the lr schedule returned {lr!r} at step {self.steps}; expected a number >= 0"
@@ -90,17 +97,27 @@ class Optimizer:
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Restore what ``state_dict`` returned; checked completely before anything changes.
 
-        Raises ``ValueError`` for missing or unexpected keys, lists of the wrong
-        length and non-finite numbers, ``TypeError`` for non-numbers.
+        Raises ``ValueError`` for missing or unexpected keys, a step count
+        beyond ``sys.maxsize``, lists of the wrong length, non-finite numbers
+        and negative running averages of squares; ``TypeError`` for
+        non-numbers and a ``state`` that is not a mapping.
         """
-        expected = {"steps", *self.state}
-        if set(state) != expected:
-            raise ValueError(f"optimizer state must have keys {sorted(expected)}, got {sorted(state)}")
-        steps = state["steps"]
-        if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 0:
-            raise ValueError(f"state['steps'] must be an int >= 0, got {steps!r}")
-        loaded = {name: _float_list(state[name], name, len(self.params)) for name in self.state}
-        self.steps = int(steps)
+        if not isinstance(state, Mapping):
+            raise TypeError(
+                f"optimizer state must be a dict, got {type(state).__name__}: {checks.shown(state)}"
+            )
+        expected = ["steps", *self.state]
+        if set(state) != set(expected):
+            given = sorted(state, key=repr)  # by repr: keys of mixed types do not sort
+            raise ValueError(
+                f"optimizer state must have keys {expected}, got {len(given)} keys: {checks.shown(given)}"
+            )
+        steps = checks.non_negative_int(state["steps"], "state['steps']")
+        loaded = {
+            name: _float_list(state[name], name, len(self.params), name in self.non_negative_state)
+            for name in self.state
+        }
+        self.steps = steps
         self.state.update(loaded)
 
 
@@ -119,6 +136,8 @@ class SGD(Optimizer):
     parameter.
     """
 
+    default_lr = 0.1
+
     def __init__(
         self,
         params: Iterable[Value],
@@ -129,9 +148,9 @@ class SGD(Optimizer):
         dampening: float = 0.0,
     ) -> None:
         super().__init__(params, lr)
-        self.momentum = _non_negative(momentum, "momentum")
-        self.dampening = _non_negative(dampening, "dampening")
-        self.weight_decay = _non_negative(weight_decay, "weight_decay")
+        self.momentum = checks.non_negative(momentum, "momentum")
+        self.dampening = checks.non_negative(dampening, "dampening")
+        self.weight_decay = checks.non_negative(weight_decay, "weight_decay")
         if nesterov and (self.momentum == 0.0 or self.dampening != 0.0):
             raise ValueError(
                 f"nesterov needs momentum > 0 and dampening 0, got momentum={momentum!r}, "
@@ -170,28 +189,34 @@ class Adam(Optimizer):
     ``ValueError`` for a negative ``lr`` or ``weight_decay``, an ``eps`` that
     is not positive (torch allows 0, which makes 0 / 0 for a parameter whose
     gradient has always been 0), betas outside [0, 1), and an empty list of
-    parameters; ``TypeError`` for a non-Value parameter.
+    parameters; ``TypeError`` for a non-Value parameter, betas that are not
+    a pair, or a non-number.
     """
+
+    default_lr = 1e-3
+    non_negative_state = ("exp_avg_sq",)
 
     def __init__(
         self,
         params: Iterable[Value],
-        lr: LearningRate = 1e-3,
+        lr: LearningRate = default_lr,
         betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-8,
         weight_decay: float = 0.0,
     ) -> None:
         super().__init__(params, lr)
+        if isinstance(betas, (str, bytes)) or not isinstance(betas, Sequence):
+            raise TypeError(
+                f"betas must be a pair (beta1, beta2), got {type(betas).__name__}: {checks.shown(betas)}"
+            )
         if len(betas) != 2:
-            raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
-        for i, beta in enumerate(betas):
-            if isinstance(beta, bool) or not isinstance(beta, numbers.Real) or not 0.0 <= beta < 1.0:
-                raise ValueError(f"betas[{i}] must be in [0, 1), got {beta!r}")
-        self.betas = (float(betas[0]), float(betas[1]))
-        self.eps = _non_negative(eps, "eps")
-        if self.eps == 0.0:
-            raise ValueError(f"eps must be positive, got {eps!r}")
-        self.weight_decay = _non_negative(weight_decay, "weight_decay")
+            raise ValueError(f"betas must be a pair (beta1, beta2), got {checks.shown(betas)}")
+        beta1, beta2 = (
+            checks.between(beta, f"betas[{i}]", 0.0, 1.0, high_open=True) for i, beta in enumerate(betas)
+        )
+        self.betas = (beta1, beta2)
+        self.eps = checks.positive(eps, "eps")
+        self.weight_decay = checks.non_negative(weight_decay, "weight_decay")
         self.state["exp_avg"] = [0.0] * len(self.params)
         self.state["exp_avg_sq"] = [0.0] * len(self.params)
 
@@ -210,6 +235,10 @@ class Adam(Optimizer):
             for p, m_i, v_i in zip(self.params, m, v)
         ]
         return new_data, {"exp_avg": m, "exp_avg_sq": v}
+
+
+# The optimizers by name: the one list fit and the command line read
+OPTIMIZERS: dict[str, type[Optimizer]] = {"sgd": SGD, "adam": Adam}
 
 
 # --- argument checks ---
@@ -233,31 +262,11 @@ def _parameter_list(params: Iterable[Value]) -> list[Value]:
 def _learning_rate(lr: LearningRate) -> LearningRate:
     if callable(lr):
         return lr
-    return _non_negative(lr, "lr")
+    return checks.non_negative(lr, "lr")
 
 
-def _non_negative(x: object, name: str) -> float:
-    if isinstance(x, bool) or not isinstance(x, numbers.Real):
-        raise TypeError(f"{name} must be a number, got {type(x).__name__}: {x!r}")
-    number = float(x)
-    if not 0.0 <= number < math.inf:
-        raise ValueError(f"{name} must be >= 0 and finite, got {x!r}")
-    return number
-
-
-def _float_list(values: object, name: str, length: int) -> list[float]:
+def _float_list(values: object, name: str, length: int, non_negative: bool) -> list[float]:
     if not isinstance(values, (list, tuple)) or len(values) != length:
-        raise ValueError(f"state[{name!r}] must be a list of {length} numbers, got {values!r:.80}")
-    for x in values:
-        if isinstance(x, bool) or not isinstance(x, numbers.Real):
-            raise TypeError(f"state[{name!r}] holds a non-number: {x!r}")
-        if not _is_finite(x):
-            raise ValueError(f"state[{name!r}] holds a non-finite number: {x!r:.40}")
-    return [float(x) for x in values]
-
-
-def _is_finite(x: numbers.Real) -> bool:
-    try:
-        return math.isfinite(x)
-    except OverflowError:  # an int beyond the largest float
-        return False
+        raise ValueError(f"state[{name!r}] must be a list of {length} numbers, got {checks.shown(values)}")
+    check = checks.non_negative if non_negative else checks.finite
+    return [check(x, f"state[{name!r}][{i}]") for i, x in enumerate(values)]

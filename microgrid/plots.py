@@ -70,6 +70,8 @@ def decision_boundary(
     """
     if data.n_features != 2:
         raise ValueError(f"a decision boundary needs 2-D data, got {data.n_features} features")
+    if data.n_classes is None:
+        raise ValueError("a decision boundary needs class labels; this dataset has real-valued targets")
     if resolution < 2:
         raise ValueError(f"resolution must be at least 2, got {resolution}")
     xs, ys = _grid_axis([x[0] for x in data.X], resolution), _grid_axis([x[1] for x in data.X], resolution)

@@ -3,27 +3,33 @@
 ``fit`` runs the classic loop on a ``Dataset``: shuffle, cut into batches, and
 for each batch run the model, compute the loss, ``backward``, let the
 optimizer step. It shows a progress bar (with tqdm, if installed) and returns
-a ``History`` of loss and accuracy per epoch. ``predict`` and ``evaluate`` run
-a trained model without recording any graph.
+a ``History`` of loss and accuracy per epoch. ``predict``, ``outputs`` and
+``evaluate`` run a trained model without recording any graph.
+
+The dataset says what is learned: class labels (classification) or
+real-valued targets (regression, with ``mse``). ``LOSSES`` names the losses
+``fit`` and the command line know.
 """
 
 from __future__ import annotations
 
+import numbers
 import random
 import sys
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
-from microgrid import losses, optim
+from microgrid import checks, losses, optim
 from microgrid.data import Dataset
 from microgrid.display import ELLIPSIS, elided, html_table, short_list
 from microgrid.engine import Value, no_grad
 from microgrid.nn import Module
 
-# a loss the user writes: (the model's outputs for a batch, their class labels) -> one Value
-LossFunction = Callable[[list[Any], list[int]], Value]
+# a loss the user writes: (the model's outputs for a batch, their targets) -> one Value;
+# the targets are class labels, or for regression real numbers (or lists of them)
+LossFunction = Callable[[list[Any], list[Any]], Value]
 Schedule = Callable[[int], float]
 
 
@@ -34,15 +40,19 @@ class History:
     ``loss``: the mean training loss of each epoch (with the L2 penalty, if
     any: the number the optimizer minimizes). ``accuracy``: the fraction of
     training examples classified right in each epoch, as seen during the epoch
-    (each batch before its step, like Keras). ``test_accuracy``: accuracy on
-    the test set after each epoch (empty without one). ``step_loss``: the
-    loss of every step. With ``steps``, the last epoch may be partial.
+    (each batch before its step, like Keras). ``test_accuracy`` and
+    ``test_loss``: accuracy and loss (with the penalty, like Keras's
+    ``val_loss``) on the test set after each epoch (empty without one).
+    ``step_loss``: the loss of every step. With ``steps``, the last epoch may
+    be partial. For regression (real-valued targets) there is no accuracy:
+    ``accuracy`` and ``test_accuracy`` stay empty, and the losses tell.
     """
 
     loss: list[float] = field(default_factory=list)
     accuracy: list[float] = field(default_factory=list)
     test_accuracy: list[float] = field(default_factory=list)
     step_loss: list[float] = field(default_factory=list)
+    test_loss: list[float] = field(default_factory=list)
 
     def __repr__(self) -> str:
         # the first and last epochs of each list, not every step
@@ -77,8 +87,7 @@ def binary_cross_entropy(outputs: list[Any], labels: list[int]) -> Value:
 
 def cross_entropy(outputs: list[Any], labels: list[int]) -> Value:
     """Softmax cross-entropy of class logits (one output per class) against class indices."""
-    if not isinstance(outputs[0], list):
-        raise ValueError("cross_entropy needs one output per class; this model has a single output")
+    _check_outputs("per class", len(_row(outputs[0])), "cross_entropy")
     return losses.cross_entropy(outputs, labels)
 
 
@@ -91,23 +100,66 @@ def mse(outputs: list[Any], labels: list[int]) -> Value:
     return losses.mse(predictions, targets)
 
 
-LOSSES: dict[str, LossFunction] = {
-    "hinge": hinge,
-    "binary_cross_entropy": binary_cross_entropy,
-    "cross_entropy": cross_entropy,
-    "mse": mse,
+def mse_to_targets(outputs: list[Any], targets: list[Any]) -> Value:
+    """Mean squared error to real-valued targets (regression), over every output of every example.
+
+    Each example's output is one Value with a number as its target, or a list
+    of k Values with a list of k numbers: the mean is over all of them, as
+    ``torch.nn.MSELoss()`` takes it.
+    """
+    return losses.mse([z for row in outputs for z in _row(row)], [t for row in targets for t in _row(row)])
+
+
+@dataclass(frozen=True)
+class NamedLoss:
+    """A loss ``fit`` and the command line know by name: its function for each kind of target."""
+
+    summary: str  # what it is, in a few words, for --help
+    for_labels: LossFunction | None  # with class labels; None if it cannot learn classes
+    for_targets: LossFunction | None = None  # with real-valued targets (regression)
+    # the outputs it needs for classes: "one" score per example, one "per class", or "either"
+    outputs: Literal["one", "per class", "either"] = "either"
+
+
+# The losses by name: the one list fit and the command line read (the functions are in microgrid.losses)
+LOSSES: dict[str, NamedLoss] = {
+    "hinge": NamedLoss("micrograd's max-margin loss; one score, two classes", hinge, outputs="one"),
+    "binary_cross_entropy": NamedLoss(
+        "the log loss of sigmoid(score); one score, two classes", binary_cross_entropy, outputs="one"
+    ),
+    "cross_entropy": NamedLoss(
+        "softmax cross-entropy; one output per class", cross_entropy, outputs="per class"
+    ),
+    "mse": NamedLoss(
+        "squared error: to +-1 or one-hot for classes, to the targets for regression", mse, mse_to_targets
+    ),
 }
-OPTIMIZERS = ("sgd", "adam")
-DEFAULT_LR = {"sgd": 0.1, "adam": 0.001}
+
+
+def output_count(loss: str, n_classes: int) -> int:
+    """How many outputs a model needs to learn ``n_classes`` classes with the named ``loss``.
+
+    One score for the two-class losses (hinge, binary_cross_entropy), one per
+    class for cross_entropy, and for mse one score for two classes, else one
+    per class. Raises ``ValueError`` for a loss that cannot learn that many.
+    """
+    named = LOSSES[checks.one_of(loss, LOSSES, "loss")]
+    if named.outputs == "per class" or (named.outputs == "either" and n_classes != 2):
+        return n_classes
+    if n_classes != 2:
+        raise ValueError(f"{loss} is for two classes, got {n_classes}: use cross_entropy or mse")
+    return 1
 
 
 def linear_schedule(start: float, end: float, steps: int) -> Schedule:
     """A learning rate going linearly from ``start`` (step 0) towards ``end`` (step ``steps``).
 
     micrograd's demo uses ``linear_schedule(1.0, 0.1, 100)``: ``1.0 - 0.9 * k / 100``.
-    After ``steps`` it stays at ``end``. Raises ValueError unless ``steps`` > 0.
+    After ``steps`` it stays at ``end``. Raises ValueError unless ``steps`` > 0
+    and both rates are non-negative and finite.
     """
-    steps = _positive(steps, "steps")
+    start, end = checks.non_negative(start, "start"), checks.non_negative(end, "end")
+    steps = checks.positive_int(steps, "steps")
     return lambda k: start + (end - start) * min(k, steps) / steps
 
 
@@ -128,69 +180,92 @@ def fit(
 ) -> History:
     """Train ``model`` on ``data``; returns the ``History``.
 
-    A bad setting raises ValueError before any parameter changes. Raises
-    OverflowError when training diverges (an update would overflow a
-    parameter to inf); the model keeps the parameters of the last good step.
+    Everything is checked before the first step, so a bad setting or a bad
+    example anywhere in the data raises (``ValueError``, ``TypeError``) with
+    the model unchanged: the settings, every example and target (a label the
+    loss cannot take, a nan feature), and the model's outputs against the
+    targets (one forward pass, recording nothing). Raises ``OverflowError``
+    when training diverges (an update would overflow a parameter to inf); the
+    model keeps the parameters of the last good step.
 
     Args:
         model: the network (an ``nn.Module``); its parameters are updated in place.
-        data: the training ``Dataset``.
+        data: the training ``Dataset``: class labels, or real-valued targets
+            for regression (then only ``mse`` or your own loss).
         loss: a name in ``LOSSES`` (hinge, binary_cross_entropy, cross_entropy,
-            mse), or a function ``(outputs, labels) -> Value`` of a batch: the
+            mse), or a function ``(outputs, targets) -> Value`` of a batch: the
             model's outputs (a Value, or a list of Values, per example) and the
-            class labels.
-        optimizer: "sgd" or "adam" (built on ``model.parameters()`` with ``lr``),
-            or an optimizer you built (then leave ``lr`` out).
+            targets (class labels, or real numbers). With ``test`` it is also
+            called once per epoch on the whole test set.
+        optimizer: a name in ``optim.OPTIMIZERS`` ("sgd", "adam"), built on
+            ``model.parameters()`` with ``lr``, or an optimizer you built (then
+            leave ``lr`` out).
         lr: a number or a function of the 0-based step (see
-            ``linear_schedule``); default 0.1 for sgd, 0.001 for adam.
+            ``linear_schedule``); default: the optimizer's ``default_lr``
+            (0.1 for sgd, 0.001 for adam).
         epochs: how many passes over the data (give this or ``steps``).
         steps: how many updates, one batch each (give this or ``epochs``).
         batch_size: examples per step; None means all of them (full batch).
         l2: adds ``l2 * sum(p * p)`` over the parameters to the loss.
-        test: a dataset to measure accuracy on after each epoch.
+        test: a dataset of the same kind to measure loss and accuracy on after each epoch.
         seed: seeds the shuffling, so a run can be repeated exactly.
         progress: show a progress bar with this step's loss and the epoch's accuracy so
             far (tqdm.auto: a widget in Jupyter with ipywidgets, else text on stderr;
             none if tqdm is not installed).
 
     """
-    loss_function = _loss_function(loss)
+    _check_dataset(data, "data")
+    if test is not None:
+        _check_dataset(test, "test")
+        _check_same_kind(data, test)
+    loss_function = _loss_function(loss, data)
     step_optimizer = _optimizer(model, optimizer, lr)
-    if len(data) == 0:
-        raise ValueError("cannot fit on an empty dataset")
-    size = len(data) if batch_size is None else _positive(batch_size, "batch_size")
+    size = len(data) if batch_size is None else checks.positive_int(batch_size, "batch_size")
     size = min(size, len(data))
     batches_per_epoch = -(-len(data) // size)  # ceiling division: the last batch may be smaller
     total_steps = _total_steps(epochs, steps, batches_per_epoch)
     if l2:
         losses.l2(model.parameters(), l2)  # checks the weight before any step, as every step uses it
+    seed = checks.integer(seed, "seed")
+    width = _output_width(model, data)
+    for dataset, what in ((data, "data"), (test, "test")):
+        if dataset is not None:
+            _check_targets(dataset, what, width, loss)
 
+    classes = data.n_classes is not None  # else regression: no accuracy
     history = History()
     rng = random.Random(seed)
     bar = _progress_bar(total_steps, progress)
-    step = 0
-    while step < total_steps:
-        order = list(range(len(data)))
-        rng.shuffle(order)  # a new order every epoch
-        batches = [order[start : start + size] for start in range(0, len(order), size)]
-        epoch_loss, hits, seen = 0.0, 0.0, 0
-        for batch in batches[: total_steps - step]:
-            batch_loss, batch_accuracy = _step(model, data, batch, loss_function, l2, step_optimizer)
-            step += 1
-            history.step_loss.append(batch_loss)
-            epoch_loss += batch_loss * len(batch)
-            hits += batch_accuracy * len(batch)
-            seen += len(batch)
-            if bar is not None:  # this step's numbers, then the count: the bar shows them together
-                bar.set_postfix(loss=f"{batch_loss:.4f}", acc=f"{hits / seen:.3f}", refresh=False)
-                bar.update()
-        history.loss.append(epoch_loss / seen)
-        history.accuracy.append(hits / seen)
-        if test is not None:
-            history.test_accuracy.append(evaluate(model, test))
-    if bar is not None:
-        bar.close()
-        sys.stderr.flush()  # tqdm's closing newline, before anything printed after fit (in Jupyter too)
+    try:
+        step = 0
+        while step < total_steps:
+            order = list(range(len(data)))
+            rng.shuffle(order)  # a new order every epoch
+            batches = [order[start : start + size] for start in range(0, len(order), size)]
+            epoch_loss, hits, seen = 0.0, 0.0, 0
+            for batch in batches[: total_steps - step]:
+                batch_loss, batch_accuracy = _step(model, data, batch, loss_function, l2, step_optimizer)
+                step += 1
+                history.step_loss.append(batch_loss)
+                epoch_loss += batch_loss * len(batch)
+                hits += batch_accuracy * len(batch)
+                seen += len(batch)
+                if bar is not None:  # this step's numbers, then the count: the bar shows them together
+                    accuracy = {"acc": f"{hits / seen:.3f}"} if classes else {}
+                    bar.set_postfix(loss=f"{batch_loss:.4f}", **accuracy, refresh=False)
+                    bar.update()
+            history.loss.append(epoch_loss / seen)
+            if classes:
+                history.accuracy.append(hits / seen)
+            if test is not None:
+                test_loss, test_accuracy = _measure(model, test, loss_function, l2)
+                history.test_loss.append(test_loss)
+                if classes:
+                    history.test_accuracy.append(test_accuracy)
+    finally:  # also on Ctrl-C: a bar left open would push later bars down
+        if bar is not None:
+            bar.close()
+            sys.stderr.flush()  # tqdm's closing newline, before anything printed after fit (in Jupyter too)
     return history
 
 
@@ -202,13 +277,13 @@ def _step(
     l2: float,
     optimizer: optim.Optimizer,
 ) -> tuple[float, float]:
-    # one update from the examples in batch: (their loss, their accuracy before the update)
-    labels = [data.y[i] for i in batch]
-    outputs = [model(data.X[i]) for i in batch]
-    loss = loss_function(outputs, labels)
+    # one update from the examples in batch: (their loss, their accuracy before the update; 0 for regression)
+    targets = [data.y[i] for i in batch]
+    model_outputs = [model(data.X[i]) for i in batch]
+    loss = loss_function(model_outputs, targets)
     if l2:
         loss = loss + losses.l2(model.parameters(), l2)
-    accuracy = losses.accuracy(outputs, labels)  # before the step, so a bad label changes nothing
+    accuracy = losses.accuracy(model_outputs, targets) if data.n_classes is not None else 0.0
     optimizer.zero_grad()  # like torch: gradients accumulate until zeroed
     loss.backward()
     optimizer.step()  # raises OverflowError, changing nothing, if an update overflows
@@ -216,84 +291,182 @@ def _step(
 
 
 @no_grad()
+def _measure(model: Module, data: Dataset, loss_function: LossFunction, l2: float) -> tuple[float, float]:
+    # (the loss, the accuracy) on a whole dataset, from one forward pass; accuracy 0 for regression
+    model_outputs = [model(x) for x in data.X]
+    loss = loss_function(model_outputs, list(data.y))
+    if l2:
+        loss = loss + losses.l2(model.parameters(), l2)
+    accuracy = losses.accuracy(model_outputs, list(data.y)) if data.n_classes is not None else 0.0
+    return loss.data, accuracy
+
+
+@no_grad()
+def outputs(model: Module, X: Sequence[Sequence[float]]) -> list[Any]:
+    """The model's output for each example as plain numbers, recording no graph.
+
+    A float per example for a model with one output, a list of floats for
+    several: a regression model's predictions (Keras's ``predict``).
+    """
+    results: list[Any] = []
+    for x in X:
+        output = model(x)
+        results.append([z.data for z in output] if isinstance(output, list) else output.data)
+    return results
+
+
 def predict(model: Module, X: Sequence[Sequence[float]]) -> list[int]:
     """The class the model picks for each example, recording no graph.
 
     One output: class 1 when the score is above 0, else 0 (micrograd's rule).
     Several outputs: the index of the largest (the first on a tie, like argmax).
+    For a regression model's real-valued predictions, use ``outputs``.
     """
-    classes = []
-    for x in X:
-        output = model(x)
-        if isinstance(output, list):
-            scores = [z.data for z in output]
-            classes.append(scores.index(max(scores)))
-        else:
-            classes.append(int(output.data > 0.0))
-    return classes
+    return [_class_of(output) for output in outputs(model, X)]
+
+
+def _class_of(output: float | list[float]) -> int:
+    if isinstance(output, list):
+        return output.index(max(output))
+    return int(output > 0.0)
 
 
 def evaluate(model: Module, data: Dataset) -> float:
-    """The model's accuracy on ``data``: the fraction of examples ``predict`` gets right."""
+    """How well the model does on ``data``, recording no graph.
+
+    For class labels, the accuracy: the fraction of examples ``predict`` gets
+    right. For real-valued targets (regression), the mean squared error, as
+    ``mse_to_targets`` computes it (like Keras's ``evaluate``, the loss).
+    """
     if len(data) == 0:
         raise ValueError("cannot evaluate on an empty dataset")
+    if data.n_classes is None:
+        with no_grad():
+            return float(mse_to_targets([model(x) for x in data.X], list(data.y)).data)
     predicted = predict(model, data.X)
-    return float(sum(p == y for p, y in zip(predicted, data.y)) / len(data))
+    return sum(bool(p == y) for p, y in zip(predicted, data.y)) / len(data)
 
 
-def _loss_function(loss: str | LossFunction) -> LossFunction:
+def _check_dataset(dataset: object, what: str) -> None:
+    if not isinstance(dataset, Dataset):
+        raise TypeError(
+            f"{what} must be a microgrid.data.Dataset (Dataset(X, y, n_classes)), got {type(dataset).__name__}"
+        )
+    if len(dataset) == 0:
+        raise ValueError("cannot fit on an empty dataset" if what == "data" else f"the {what} set is empty")
+    dataset.check()  # again: its lists may have changed since it was made
+
+
+def _check_same_kind(data: Dataset, test: Dataset) -> None:
+    if (data.n_classes is None) != (test.n_classes is None):
+        kinds = {True: "real-valued targets", False: "class labels"}
+        raise ValueError(
+            f"data has {kinds[data.n_classes is None]} but test has {kinds[test.n_classes is None]}"
+        )
+    if test.n_features != data.n_features:
+        raise ValueError(f"test has {test.n_features} features per example, but data has {data.n_features}")
+
+
+def _loss_function(loss: str | LossFunction, data: Dataset) -> LossFunction:
     if callable(loss):
         return loss
-    if loss not in LOSSES:
-        raise ValueError(f"unknown loss {loss!r}; choose one of {', '.join(LOSSES)} or pass a function")
-    return LOSSES[loss]
+    named = LOSSES[checks.one_of(loss, LOSSES, "loss", hint=" or pass a function")]
+    function = named.for_labels if data.n_classes is not None else named.for_targets
+    if function is None:
+        raise ValueError(
+            f"{loss} is for class labels, but the data has real-valued targets (n_classes=None): "
+            "use mse, or give the dataset n_classes"
+        )
+    return function
 
 
 def _optimizer(
     model: Module, optimizer: str | optim.Optimizer, lr: float | Schedule | None
 ) -> optim.Optimizer:
     if not isinstance(optimizer, str):
+        if not isinstance(optimizer, optim.Optimizer):
+            raise TypeError(
+                f"optimizer must be a name ({', '.join(optim.OPTIMIZERS)}) or an optimizer, "
+                f"got {type(optimizer).__name__}: {checks.shown(optimizer)}"
+            )
         if lr is not None:
             raise ValueError("lr is for a named optimizer; an optimizer you built has its own lr")
         return optimizer
-    if optimizer not in OPTIMIZERS:
-        raise ValueError(f"unknown optimizer {optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
-    rate = DEFAULT_LR[optimizer] if lr is None else lr  # checked by the optimizer
-    if optimizer == "adam":
-        return optim.Adam(model.parameters(), lr=rate)
-    return optim.SGD(model.parameters(), lr=rate)
+    kind = optim.OPTIMIZERS[checks.one_of(optimizer, optim.OPTIMIZERS, "optimizer")]
+    return kind(model.parameters(), lr=kind.default_lr if lr is None else lr)  # lr is checked there
 
 
 def _total_steps(epochs: int | None, steps: int | None, batches_per_epoch: int) -> int:
     if (epochs is None) == (steps is None):
         raise ValueError(f"give exactly one of epochs and steps, got epochs={epochs}, steps={steps}")
     if epochs is not None:
-        return _positive(epochs, "epochs") * batches_per_epoch
-    return _positive(steps, "steps")
+        return checks.positive_int(epochs, "epochs") * batches_per_epoch
+    return checks.positive_int(steps, "steps")
 
 
-def _positive(n: Any, what: str) -> int:
-    if isinstance(n, bool) or not isinstance(n, int) or n <= 0:
-        raise ValueError(f"{what} must be a positive integer, got {n!r}")
-    return n
+def _output_width(model: Module, data: Dataset) -> int:
+    # how many outputs the model gives, from one forward pass that records nothing
+    with no_grad():
+        output = model(data.X[0])
+    if isinstance(output, Value):
+        return 1
+    if isinstance(output, list) and output and all(isinstance(z, Value) for z in output):
+        return len(output)
+    raise TypeError(f"the model must return a Value or a list of Values, got {type(output).__name__}")
+
+
+def _check_targets(dataset: Dataset, what: str, width: int, loss: str | LossFunction) -> None:
+    # every target of the dataset against the model's outputs and the named loss, before any step
+    named = LOSSES[loss] if isinstance(loss, str) else None
+    if named is not None and isinstance(loss, str):
+        _check_outputs(named.outputs, width, loss)
+    if dataset.n_classes is None:
+        target_width = len(_row(dataset.y[0]))
+        if named is not None and target_width != width:
+            raise ValueError(
+                f"{what}'s targets have {target_width} number{'s' if target_width > 1 else ''} each, "
+                f"but the model has {width} output{'s' if width > 1 else ''}"
+            )
+        return
+    if width == 1 and isinstance(loss, str):
+        _binary(dataset.y, f"{loss} (on {what})")  # in the loss's own words
+    classes = 2 if width == 1 else width  # one score tells two classes apart (labels 0 and 1)
+    bad = next((i for i, label in enumerate(dataset.y) if label >= classes), None)
+    if bad is not None:
+        raise ValueError(
+            f"{what}.y[{bad}] is class {dataset.y[bad]!r}, but a model with {width} output"
+            f"{'s' if width > 1 else ''} tells only classes 0..{classes - 1} apart: give it one output per class"
+        )
+
+
+def _row(item: Any) -> list[Any]:
+    # an example's outputs or targets as a list: a lone Value or number is a list of one
+    return [item] if isinstance(item, (Value, numbers.Real)) else list(item)
 
 
 def _scores(outputs: list[Any], loss_name: str) -> list[Value]:
-    if isinstance(outputs[0], list):
-        raise ValueError(
-            f"{loss_name} needs a model with one output (a score per example); "
-            f"this one has {len(outputs[0])}: use cross_entropy"
-        )
+    _check_outputs("one", len(_row(outputs[0])), loss_name)
     return outputs
 
 
-def _binary(labels: list[int], loss_name: str) -> list[int]:
-    if any(y not in (0, 1) for y in labels):
-        bad = next(y for y in labels if y not in (0, 1))
+def _check_outputs(needed: Literal["one", "per class", "either"], width: int, loss_name: str) -> None:
+    if needed == "one" and width != 1:
         raise ValueError(
-            f"{loss_name} is for two classes (labels 0 and 1), got label {bad!r}: use cross_entropy"
+            f"{loss_name} needs a model with one output (a score per example); "
+            f"this one has {width}: use cross_entropy"
         )
-    return labels
+    if needed == "per class" and width == 1:
+        raise ValueError(f"{loss_name} needs one output per class; this model has a single output")
+
+
+def _binary(labels: Sequence[Any], loss_name: str) -> list[int]:
+    bad = next((i for i, y in enumerate(labels) if y not in (0, 1)), None)
+    if bad is not None:
+        raise ValueError(
+            f"{loss_name} is for two classes (labels 0 and 1), got label {labels[bad]!r} at y[{bad}]: "
+            "use cross_entropy"
+        )
+    return list(labels)
 
 
 def _progress_bar(total: int, progress: bool) -> Any:

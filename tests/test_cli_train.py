@@ -4,25 +4,32 @@ from __future__ import annotations
 
 import json
 import re
+import resource
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
+from unprivileged import as_unprivileged
 
-from microgrid import data, serialize, train
+import microgrid
+from microgrid import data, nn, optim, serialize, train
 from microgrid.nn import MLP
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
-def run_train(*options: str) -> subprocess.CompletedProcess[str]:
+def run_microgrid(*arguments: str, **run: Any) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "microgrid", "train", *options],
-        capture_output=True,
-        text=True,
-        timeout=300,
+        [sys.executable, "-m", "microgrid", *arguments], capture_output=True, text=True, timeout=300, **run
     )
+
+
+def run_train(*options: str, **run: Any) -> subprocess.CompletedProcess[str]:
+    return run_microgrid("train", *options, **run)
 
 
 def test_the_default_run_is_micrograds_demo_and_fits_every_training_point(tmp_path: Path) -> None:
@@ -141,21 +148,40 @@ def test_help_lists_every_option_and_the_defaults() -> None:
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        (["--dataset", "mnist"], "argument --dataset: invalid choice: 'mnist'"),
+        (
+            ["--dataset", "cifar10"],
+            "argument --dataset: invalid choice: 'cifar10' (choose from moons, circles",
+        ),
         (
             ["--hidden", "16,x"],
             "argument --hidden: expected positive layer sizes separated by commas, like \"16,16\", got '16,x'",
         ),
         (["--hidden", "16,-3"], "argument --hidden: expected positive layer sizes"),
-        (["--lr", "-0.1"], "argument --lr: must be positive, got -0.1"),
+        (["--lr", "-0.1"], "argument --lr: must be positive and finite, got -0.1"),
         (["--lr", "fast"], "argument --lr: expected a number, got 'fast'"),
-        (["--lr", "nan"], "argument --lr: expected a finite number, got 'nan'"),
-        (["--l2", "-1"], "argument --l2: must be non-negative, got -1"),
-        (["--epochs", "0"], "argument --epochs: must be a positive integer, got 0"),
+        (["--lr", "nan"], "argument --lr: must be positive and finite, got nan"),
+        (["--lr", "1e309"], "argument --lr: must be positive and finite, got inf"),
+        (["--l2", "-1"], "argument --l2: must be non-negative and finite, got -1"),
+        (["--epochs", "0"], "argument --epochs: must be positive, got 0"),
+        (["--samples", "10**12"], "argument --samples: expected a positive integer, got '10**12'"),
+        (["--samples", "1" + "0" * 20], "argument --samples: must be at most sys.maxsize"),
+        (["--hidden", "16,0"], "argument --hidden: expected positive layer sizes"),
         (["--batch-size", "two"], "argument --batch-size: expected a positive integer, got 'two'"),
         (["--epochs", "2", "--steps", "3"], "argument --steps: not allowed with argument --epochs"),
         (["--optimizer", "rmsprop"], "argument --optimizer: invalid choice: 'rmsprop'"),
-        (["--dataset", "spiral", "--loss", "hinge"], "--loss hinge is for two classes; spiral has 3"),
+        (
+            ["--dataset", "spiral", "--loss", "hinge"],
+            "--loss hinge is for two classes, got 3: use cross_entropy or mse (spiral has 3 classes)",
+        ),
+        (["--datset", "moons"], "unrecognized arguments: --datset moons (did you mean --dataset?)"),
+        (["--hiden=4"], "unrecognized arguments: --hiden=4 (did you mean --hidden?)"),
+        (["--dataset", "moosn"], "invalid choice: 'moosn' (did you mean moons?)"),
+        (["--optimizer", "adma"], "invalid choice: 'adma' (did you mean adam?) (choose from sgd, adam)"),
+        (["--loss", "crossentropy"], "invalid choice: 'crossentropy' (did you mean cross_entropy?)"),
+        (
+            ["--activation", "swish"],
+            "invalid choice: 'swish' (choose from relu, tanh, sigmoid, leaky_relu, linear)",
+        ),
         (["--dataset", "digits", "--samples", "10"], "--samples is for the generated datasets"),
     ],
 )
@@ -165,3 +191,131 @@ def test_bad_options_exit_2_with_a_clear_message(options: list[str], message: st
     assert done.stderr.startswith("usage: microgrid train")
     assert message in done.stderr
     assert done.stdout == ""
+
+
+# --- the whole command line ---
+
+
+def test_version_prints_the_package_version() -> None:
+    done = run_microgrid("--version")
+    assert (done.returncode, done.stdout) == (0, f"microgrid {microgrid.__version__}\n")
+
+
+def test_a_mistyped_command_is_refused_with_the_nearest_one() -> None:
+    done = run_microgrid("trian", "--steps", "1")
+    assert done.returncode == 2 and done.stdout == ""
+    assert (
+        "microgrid: error: unknown command 'trian' (did you mean train?); choose from train, draw"
+        in done.stderr
+    )
+
+
+def test_the_choices_and_their_help_come_from_the_registries() -> None:
+    help_text = " ".join(run_train("--help").stdout.split())
+    for registry in (nn.ACTIVATIONS, nn.INITS, train.LOSSES, optim.OPTIMIZERS):
+        assert "{" + ",".join(registry) + "}" in help_text
+    assert "xavier (Glorot uniform, for tanh and sigmoid)" in help_text
+    assert "mse (squared error: to +-1 or one-" in help_text
+    assert "adam (Adam with decoupled weight decay: the update of torch.optim.AdamW)" in help_text
+
+
+def test_ctrl_c_during_training_exits_130_without_a_traceback(tmp_path: Path) -> None:
+    run = subprocess.Popen(
+        [sys.executable, "-m", "microgrid", "train", "--dataset", "digits", "--steps", "100000"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert run.stdout is not None
+    while "training:" not in run.stdout.readline():  # the run has started
+        assert run.poll() is None
+    time.sleep(0.5)
+    run.send_signal(signal.SIGINT)
+    out, err = run.communicate(timeout=60)
+    assert run.returncode == 130
+    assert err.splitlines()[-1] == "microgrid train: interrupted" and "Traceback" not in err
+
+
+# --- sizes that cannot fit are refused before anything is allocated ---
+
+
+@pytest.mark.parametrize(
+    ("options", "words"),
+    [
+        (["--samples", "1000000000000"], "(the data 909.5 TB), more than the "),
+        (["--hidden", "100000,100000"], "the model 1.5 TB, one step's graph 21.8 TB), more than the "),
+        (
+            ["--dataset", "digits", "--hidden", "30000,30000", "--batch-size", "64"],
+            "(the data 11.5 MB, the model 134.5 GB, one step's graph 1.3 TB), more than the ",
+        ),
+    ],
+)
+def test_a_run_that_cannot_fit_in_memory_exits_2_at_once(options: list[str], words: str) -> None:
+    started = time.perf_counter()
+    done = run_train(*options, "--steps", "1", "--no-progress")
+    assert done.returncode == 2 and done.stdout == ""
+    assert "microgrid train: error: this run would need about" in done.stderr
+    assert words in done.stderr
+    assert time.perf_counter() - started < 30  # refused, not allocated
+
+
+def test_the_memory_limit_is_the_processs_own(tmp_path: Path) -> None:
+    def three_gigabytes_of_address_space() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (3 * 2**30, 3 * 2**30))
+
+    done = run_train("--samples", "5000000", "--steps", "1", preexec_fn=three_gigabytes_of_address_space)
+    assert done.returncode == 2
+    assert "(the data 4.7 GB), more than the 3.0 GB ulimit -v allows: use fewer --samples" in done.stderr
+
+
+# --- --out: checked before training, written all or nothing ---
+
+
+@pytest.mark.parametrize("taken", ["model.json", "history.json", "loss.png"])
+def test_an_output_that_is_a_directory_exits_2_before_training(tmp_path: Path, taken: str) -> None:
+    (tmp_path / taken).mkdir()
+    done = run_train("--out", str(tmp_path), "--steps", "1", "--no-progress")
+    assert done.returncode == 2 and done.stdout == ""
+    assert (
+        f"error: --out {tmp_path}: {tmp_path / taken} is a directory, where training writes a file"
+        in done.stderr
+    )
+    assert [p.name for p in tmp_path.iterdir()] == [taken]
+
+
+def test_a_read_only_out_exits_2_before_training(tmp_path: Path) -> None:
+    out = tmp_path / "results"
+    out.mkdir()
+    out.chmod(0o555)
+    done = run_train("--out", str(out), "--steps", "1", "--no-progress", **as_unprivileged())
+    assert done.returncode == 2 and done.stdout == ""
+    assert f"error: --out {out}: cannot write there (Permission denied)" in done.stderr
+    assert "Traceback" not in done.stderr and list(out.iterdir()) == []
+
+
+def test_a_read_only_output_file_exits_2_before_training(tmp_path: Path) -> None:
+    (tmp_path / "model.json").write_text("{}")
+    (tmp_path / "model.json").chmod(0o444)
+    done = run_train("--out", str(tmp_path), "--steps", "1", "--no-progress", **as_unprivileged())
+    assert done.returncode == 2
+    assert f"error: --out {tmp_path}: {tmp_path / 'model.json'} is read-only" in done.stderr
+
+
+def test_a_write_that_fails_midway_leaves_the_previous_outputs_whole(tmp_path: Path) -> None:
+    options = ["--steps", "2", "--samples", "20", "--out", str(tmp_path), "--no-progress"]
+    assert run_train(*options).returncode == 0
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+
+    def files_of_at_most_30_kilobytes() -> None:
+        # model.json (17 KB) and history.json fit; loss.png (47 KB) does not: EFBIG, as a full disk fails
+        resource.setrlimit(resource.RLIMIT_FSIZE, (30_000, 30_000))
+
+    done = run_train(*options, "--seed", "1", preexec_fn=files_of_at_most_30_kilobytes)
+    assert done.returncode == 1, done.stderr
+    assert (
+        f"microgrid train: error: cannot write to --out {tmp_path}: [Errno 27] File too large" in done.stderr
+    )
+    assert done.stderr.endswith("nothing was written\n")
+    assert {
+        p.name: p.read_bytes() for p in tmp_path.iterdir()
+    } == before  # no new model.json beside old plots

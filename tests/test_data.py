@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import statistics
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -100,16 +101,22 @@ def test_split_partitions_the_examples() -> None:
 @pytest.mark.parametrize(
     ("call", "message"),
     [
-        (lambda: data.moons(-1), r"n \(the number of examples\) must be a non-negative int, got -1"),
-        (lambda: data.moons(10, noise=-0.1), "noise must be non-negative, got -0.1"),
-        (lambda: data.circles(10, factor=1.5), "factor .* must be between 0 and 1, got 1.5"),
+        (lambda: data.moons(-1), r"n \(the number of examples\) must be non-negative, got -1"),
+        (lambda: data.moons(10, noise=-0.1), "noise must be non-negative and finite, got -0.1"),
+        (lambda: data.moons(10, noise=math.inf), "noise must be non-negative and finite, got inf"),
+        (lambda: data.blobs(10, std=math.nan), "std must be non-negative and finite, got nan"),
+        (lambda: data.blobs(10, centers=[[0.0, math.inf]]), r"centers\[0\]\[1\] must be finite, got inf"),
+        (lambda: data.circles(10, factor=1.5), r"factor .* must be in \(0, 1\), got 1.5"),
         (lambda: data.spiral(10, classes=0), "classes must be positive, got 0"),
         (lambda: data.blobs(10, centers=0), "centers must be positive, got 0"),
         (lambda: data.blobs(10, centers=[[0.0], [1.0, 2.0]]), "centers must be .* of one dimension"),
-        (lambda: Dataset([[1.0]], [0, 1], 2), "X has 1 examples but y has 2 labels"),
-        (lambda: Dataset([[1.0], [1.0, 2.0]], [0, 1], 2), "same length, got lengths \\[1, 2\\]"),
-        (lambda: Dataset([[1.0]], [2], 2), "labels must be ints in 0..1, got 2"),
-        (lambda: Dataset([[1.0]], [0], 1).split(1.5), "test_fraction must be between 0 and 1, got 1.5"),
+        (lambda: Dataset([[1.0]], [0, 1], 2), "X has 1 examples but y has 2 targets"),
+        (
+            lambda: Dataset([[1.0], [1.0, 2.0]], [0, 1], 2),
+            r"examples must all have the same length: X\[0\] has 1 but X\[1\] has 2",
+        ),
+        (lambda: Dataset([[1.0]], [2], 2), r"labels must be ints in 0..1, got 2 \(y\[0\]\)"),
+        (lambda: Dataset([[1.0]], [0], 1).split(1.5), r"test_fraction must be in \[0, 1\], got 1.5"),
     ],
 )
 def test_bad_arguments_are_refused_with_the_value(call: object, message: str) -> None:
@@ -160,8 +167,8 @@ def test_split_keeps_every_example_once(n: int, fraction: float, seed: int) -> N
 
 
 def test_a_label_that_is_not_an_int_is_refused() -> None:
-    with pytest.raises(ValueError, match=r"labels must be ints in 0..1, got 0.5"):
-        Dataset([[0.0], [1.0]], [0, 0.5], n_classes=2)  # type: ignore[list-item]
+    with pytest.raises(TypeError, match=r"y\[1\] must be a class label, an int in 0..1, got float: 0.5"):
+        Dataset([[0.0], [1.0]], [0, 0.5], n_classes=2)
 
 
 def test_numpy_arrays_make_a_dataset() -> None:
@@ -172,5 +179,119 @@ def test_numpy_arrays_make_a_dataset() -> None:
 
 
 def test_a_dataset_size_must_be_a_whole_number() -> None:
-    with pytest.raises(ValueError, match="must be a non-negative int, got 10.5"):
+    with pytest.raises(TypeError, match=r"n \(the number of examples\) must be an int, got float: 10.5"):
         data.moons(10.5)  # type: ignore[arg-type]
+
+
+# --- what a Dataset refuses, where it enters ---
+
+
+@pytest.mark.parametrize(
+    ("X", "y", "n_classes", "error", "message"),
+    [
+        ([[0.0], [math.nan]], [0, 1], 2, ValueError, r"X\[1\]\[0\] must be finite, got nan"),
+        ([[0.0, -math.inf]], [0], 2, ValueError, r"X\[0\]\[1\] must be finite, got -inf"),
+        ([[0.0, 10**400]], [0], 2, ValueError, r"X\[0\]\[1\] must be finite, got an int of about 401 digits"),
+        ([[0.0], ["1.5"]], [0, 1], 2, TypeError, r"X\[1\]\[0\] must be a real number, got str: '1.5'"),
+        ([[0.0], [None]], [0, 1], 2, TypeError, r"X\[1\]\[0\] must be a real number, got NoneType"),
+        ([[0.0], [1j]], [0, 1], 2, TypeError, r"X\[1\]\[0\] must be a real number, got complex"),
+        ([[0.0], "ab"], [0, 1], 2, TypeError, r"X\[1\] must be a list of numbers, got str: 'ab'"),
+        ([[0.0], 1.0], [0, 1], 2, TypeError, r"X\[1\] must be a list of numbers, got float: 1.0"),
+        ([[]], [0], 2, ValueError, r"examples need at least one number each; X\[0\] is empty"),
+        (
+            [[0.0], [1.0]],
+            [0, True],
+            2,
+            TypeError,
+            r"y\[1\] must be a class label, an int in 0..1, got bool: True",
+        ),
+        ([[0.0]], [1.0], 2, TypeError, r"got float: 1.0 \(for real-valued targets, leave n_classes out\)"),
+        ([[0.0]], [-1], 2, ValueError, r"labels must be ints in 0..1, got -1"),
+        ([[0.0]], [0], 2.5, TypeError, "n_classes must be an int, got float: 2.5"),
+        ([[0.0]], [0], True, TypeError, "n_classes must be an int, got bool: True"),
+        ([[0.0]], [0], 0, ValueError, "n_classes must be positive, got 0"),
+        ([[0.0]], [0], "2", TypeError, "n_classes must be an int, got str: '2'"),
+        ((x for x in [[0.0]]), [0], 2, TypeError, "X must be a list, got generator"),
+        ([[0.0]], "0", 2, TypeError, "y must be a list, got str: '0'"),
+    ],
+)
+def test_a_dataset_refuses_bad_examples_and_labels_naming_the_first(
+    X: Any, y: Any, n_classes: Any, error: type, message: str
+) -> None:
+    with pytest.raises(error, match=message):
+        Dataset(X, y, n_classes)
+
+
+def test_a_huge_bad_value_is_shown_cut_short() -> None:
+    with pytest.raises(TypeError) as raised:
+        Dataset([["x" * 1_000_000]], [0], 2)
+    assert len(str(raised.value)) < 200 and "(1,000,002 characters)" in str(raised.value)
+
+
+def test_bools_are_features_as_a_value_takes_them_but_never_labels_or_targets() -> None:
+    assert Dataset([[True, False]], [1], 2).n_features == 2  # Value(True) is 1.0
+    with pytest.raises(TypeError, match=r"y\[0\] must be a number, not a bool: True"):
+        Dataset([[0.0]], [True])
+
+
+def test_check_finds_a_bad_example_put_in_after_the_dataset_was_made() -> None:
+    dataset = Dataset([[0.0], [1.0], [2.0]], [0, 1, 0], 2)
+    dataset.X[2][0] = math.nan  # X is a list: it can change after the check
+    with pytest.raises(ValueError, match=r"X\[2\]\[0\] must be finite, got nan"):
+        dataset.check()
+
+
+def test_numpy_features_and_labels_are_checked_like_lists() -> None:
+    import numpy
+
+    X = numpy.zeros((3, 2))
+    X[2, 1] = numpy.nan
+    with pytest.raises(ValueError, match=r"X\[2\]\[1\] must be finite, got .*nan"):
+        Dataset(X, numpy.array([0, 1, 0]), 2)
+    assert len(Dataset(numpy.ones((3, 2), dtype=int), numpy.array([0, 1, 0]), 2)) == 3
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    rows=st.lists(st.lists(st.floats(), min_size=2, max_size=2), min_size=1, max_size=8),
+)
+def test_a_dataset_is_made_exactly_when_every_feature_is_finite(rows: list[list[float]]) -> None:
+    labels = [0] * len(rows)
+    if all(math.isfinite(x) for row in rows for x in row):
+        assert Dataset(rows, labels, 1).X == rows
+    else:
+        with pytest.raises(ValueError, match="must be finite"):
+            Dataset(rows, labels, 1)
+
+
+# --- regression: real-valued targets ---
+
+
+def test_without_n_classes_the_targets_are_real_numbers_or_lists_of_them() -> None:
+    one = Dataset([[0.0], [1.0]], [0.5, -2.25])
+    assert one.n_classes is None and one.y == [0.5, -2.25]
+    two = Dataset([[0.0], [1.0]], [[0.5, 1.0], [2.0, 3.0]])
+    assert len(two) == 2 and two.n_features == 1
+    train, test = Dataset([[float(i)] for i in range(10)], [i / 2 for i in range(10)]).split(0.3, seed=1)
+    assert (len(train), len(test)) == (7, 3) and train.n_classes is None
+    assert all(y == x[0] / 2 for x, y in zip(train.X + test.X, train.y + test.y))
+
+
+@pytest.mark.parametrize(
+    ("y", "error", "message"),
+    [
+        ([0.5, math.nan], ValueError, r"y\[1\] must be finite, got nan"),
+        ([0.5, "1"], TypeError, r"y\[1\] must be a real number, got str: '1'"),
+        (
+            [[0.5, 1.0], [2.0]],
+            ValueError,
+            r"targets must all have the same length: y\[0\] has 2 but y\[1\] has 1",
+        ),
+        ([[0.5], 1.0], TypeError, r"y\[1\] must be a list of numbers, got float: 1.0"),
+        ([0.5, [1.0]], TypeError, r"y\[1\] must be a real number, got list"),
+        ([[0.5], [math.inf]], ValueError, r"y\[1\]\[0\] must be finite, got inf"),
+    ],
+)
+def test_real_valued_targets_are_checked_too(y: list[Any], error: type, message: str) -> None:
+    with pytest.raises(error, match=message):
+        Dataset([[0.0], [1.0]], y)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -157,11 +158,12 @@ def test_every_example_is_seen_once_per_epoch(seed: int, batch_size: int) -> Non
     [
         ({"loss": "l1", "steps": 1}, "unknown loss 'l1'; choose one of hinge, binary_cross_entropy"),
         ({"loss": "hinge", "optimizer": "rmsprop", "steps": 1}, "unknown optimizer 'rmsprop'"),
-        ({"loss": "hinge", "lr": -1.0, "steps": 1}, r"lr must be >= 0 and finite, got -1.0"),
+        ({"loss": "hinge", "lr": -1.0, "steps": 1}, r"lr must be non-negative and finite, got -1.0"),
         ({"loss": "hinge"}, "give exactly one of epochs and steps, got epochs=None, steps=None"),
         ({"loss": "hinge", "epochs": 1, "steps": 1}, "give exactly one of epochs and steps"),
-        ({"loss": "hinge", "epochs": 0}, "epochs must be a positive integer, got 0"),
-        ({"loss": "hinge", "steps": 1, "batch_size": 0}, "batch_size must be a positive integer, got 0"),
+        ({"loss": "hinge", "epochs": 0}, "epochs must be positive, got 0"),
+        ({"loss": "hinge", "steps": 1, "batch_size": 0}, "batch_size must be positive, got 0"),
+        ({"loss": "hinge", "steps": 10**20}, "steps must be at most sys.maxsize"),
         (
             {"loss": "hinge", "steps": 1, "l2": -0.1},
             r"the L2 weight \(alpha\) must be non-negative and finite, got -0.1",
@@ -191,7 +193,9 @@ def test_a_diverging_run_stops_with_overflow_error_and_the_last_good_parameters(
 
 def test_two_class_losses_refuse_more_classes() -> None:
     three = Dataset([[0.0], [1.0], [2.0]], [0, 1, 2], n_classes=3)
-    with pytest.raises(ValueError, match="hinge is for two classes .* got label 2: use cross_entropy"):
+    with pytest.raises(
+        ValueError, match=r"hinge \(on data\) is for two classes .* got label 2 at y\[2\]: use cross_entropy"
+    ):
         train.fit(MLP(1, [1], seed=0), three, loss="hinge", steps=1, progress=False)
     with pytest.raises(ValueError, match="hinge needs a model with one output .* this one has 3"):
         train.fit(MLP(1, [3], seed=0), three, loss="hinge", steps=1, progress=False)
@@ -219,8 +223,10 @@ def test_linear_schedule_is_micrograds_decay() -> None:
     lr = train.linear_schedule(1.0, 0.1, 100)
     assert [lr(k) for k in (0, 50, 99)] == pytest.approx([1.0 - 0.9 * k / 100 for k in (0, 50, 99)])
     assert lr(100) == lr(1000) == pytest.approx(0.1)
-    with pytest.raises(ValueError, match="steps must be a positive integer, got 0"):
+    with pytest.raises(ValueError, match="steps must be positive, got 0"):
         train.linear_schedule(1.0, 0.1, 0)
+    with pytest.raises(ValueError, match="end must be non-negative and finite, got -0.1"):
+        train.linear_schedule(1.0, -0.1, 10)
 
 
 def test_predict_takes_the_sign_of_one_score_and_the_argmax_of_several() -> None:
@@ -316,7 +322,9 @@ def test_labels_that_accuracy_cannot_read_fail_before_the_first_step() -> None:
     three = Dataset([[0.0], [1.0], [2.0]], [0, 1, 2], n_classes=3)
     model = MLP(1, [1], seed=0)
     before = model.state_dict()
-    with pytest.raises(ValueError, match=r"accuracy labels must be \+1/-1 \(or 1/0\)"):
+    with pytest.raises(
+        ValueError, match=r"data.y\[2\] is class 2, but a model with 1 output tells only classes 0..1 apart"
+    ):
         train.fit(
             model,
             three,
@@ -330,13 +338,20 @@ def test_labels_that_accuracy_cannot_read_fail_before_the_first_step() -> None:
 @pytest.mark.parametrize(
     ("setting", "error", "message"),
     [
-        ({"l2": "x"}, TypeError, r"the L2 weight \(alpha\) must be a number, got str: 'x'"),
+        ({"l2": "x"}, TypeError, r"the L2 weight \(alpha\) must be a real number, got str: 'x'"),
         (
             {"l2": float("nan")},
             ValueError,
             r"the L2 weight \(alpha\) must be non-negative and finite, got nan",
         ),
-        ({"lr": "0.1"}, TypeError, "lr must be a number, got str: '0.1'"),
+        ({"lr": "0.1"}, TypeError, "lr must be a real number, got str: '0.1'"),
+        ({"seed": "a"}, TypeError, "seed must be an int, got str: 'a'"),
+        (
+            {"optimizer": None},
+            TypeError,
+            r"optimizer must be a name \(sgd, adam\) or an optimizer, got NoneType",
+        ),
+        ({"optimizer": 3}, TypeError, r"optimizer must be a name \(sgd, adam\) or an optimizer, got int: 3"),
     ],
 )
 def test_bad_fit_settings_are_refused_before_training(
@@ -350,5 +365,183 @@ def test_bad_fit_settings_are_refused_before_training(
 
 
 def test_a_linear_schedule_needs_a_whole_number_of_steps() -> None:
-    with pytest.raises(ValueError, match="steps must be a positive integer, got 0.5"):
+    with pytest.raises(TypeError, match="steps must be an int, got float: 0.5"):
         train.linear_schedule(1.0, 0.1, 0.5)  # type: ignore[arg-type]
+
+
+# --- the whole dataset is checked before the first step ---
+
+
+def _late_trouble(change: Any) -> Dataset:
+    """40 good examples, then one changed after the dataset was made (its lists are the user's)."""
+    dataset = Dataset([[float(i % 7), float(i % 3)] for i in range(40)], [i % 2 for i in range(40)], 2)
+    change(dataset)
+    return dataset
+
+
+@pytest.mark.parametrize(
+    ("dataset", "settings_", "error", "message"),
+    [
+        (
+            _late_trouble(lambda d: d.X[39].__setitem__(1, math.nan)),
+            {"loss": "hinge"},
+            ValueError,
+            r"X\[39\]\[1\] must be finite, got nan",
+        ),
+        (
+            _late_trouble(lambda d: d.X[38].__setitem__(0, "7")),
+            {"loss": "mse"},
+            TypeError,
+            r"X\[38\]\[0\] must be a real number, got str: '7'",
+        ),
+        (
+            _late_trouble(lambda d: d.y.__setitem__(39, 2)),
+            {"loss": "hinge"},
+            ValueError,
+            r"labels must be ints in 0..1, got 2 \(y\[39\]\)",
+        ),
+        (
+            Dataset([[0.0, 0.0]] * 39 + [[1.0, 1.0]], [0] * 39 + [2], n_classes=3),
+            {"loss": "hinge"},
+            ValueError,
+            r"hinge \(on data\) is for two classes \(labels 0 and 1\), got label 2 at y\[39\]",
+        ),
+        (
+            Dataset([[0.0, 0.0]] * 39 + [[1.0, 1.0]], [0] * 39 + [2], n_classes=3),
+            {"loss": "binary_cross_entropy"},
+            ValueError,
+            r"binary_cross_entropy \(on data\) is for two classes",
+        ),
+        (
+            _late_trouble(lambda d: d.X[39].append(1.0)),
+            {"loss": "hinge"},
+            ValueError,
+            r"examples must all have the same length: X\[0\] has 2 but X\[39\] has 3",
+        ),
+    ],
+)
+def test_a_bad_example_late_in_the_data_is_found_before_the_first_step(
+    dataset: Dataset, settings_: dict[str, Any], error: type, message: str
+) -> None:
+    model = MLP(2, [3, 1], seed=0)
+    before = model.state_dict()
+    with pytest.raises(error, match=message):
+        train.fit(model, dataset, steps=5, batch_size=4, progress=False, **settings_)
+    assert model.state_dict() == before
+
+
+def test_a_bad_test_set_is_found_before_the_first_step_too() -> None:
+    model = MLP(2, [3, 1], seed=0)
+    before = model.state_dict()
+    three_classes = Dataset([[0.0, 0.0], [1.0, 1.0]], [0, 2], n_classes=3)
+    for test, error, message in [
+        (three_classes, ValueError, r"hinge \(on test\) is for two classes .* got label 2 at y\[1\]"),
+        (Dataset([[0.0]], [0], 2), ValueError, "test has 1 features per example, but data has 2"),
+        (Dataset([[0.0, 0.0]], [0.5]), ValueError, "data has class labels but test has real-valued targets"),
+        (Dataset([], [], 2), ValueError, "the test set is empty"),
+        ([[0.0, 0.0]], TypeError, "test must be a microgrid.data.Dataset"),
+    ]:
+        with pytest.raises(error, match=message):
+            train.fit(model, SEPARABLE, loss="hinge", steps=2, test=test, progress=False)  # type: ignore[arg-type]
+    assert model.state_dict() == before
+
+
+def test_data_that_is_not_a_dataset_is_a_type_error() -> None:
+    with pytest.raises(
+        TypeError, match=r"data must be a microgrid.data.Dataset \(Dataset\(X, y, n_classes\)\), got tuple"
+    ):
+        train.fit(MLP(2, [1]), ([[0.0, 1.0]], [1]), loss="hinge", steps=1)  # type: ignore[arg-type]
+
+
+def test_a_model_that_does_not_fit_the_data_fails_before_the_first_step() -> None:
+    model = MLP(3, [2, 1], seed=0)
+    before = model.state_dict()
+    with pytest.raises(ValueError, match=r"expects 3 inputs.*got 2"):
+        train.fit(model, SEPARABLE, loss="hinge", steps=1, progress=False)
+    assert model.state_dict() == before
+
+
+# --- regression: real-valued targets ---
+
+# y = x0 - 2 x1 (one output), and (x0 + x1, x0 * x1) (two outputs), on a small grid
+GRID = [[a / 2, b / 2] for a in range(-2, 3) for b in range(-2, 3)]
+LINE = Dataset(GRID, [x0 - 2 * x1 for x0, x1 in GRID])
+PAIRS = Dataset(GRID, [[x0 + x1, x0 * x1] for x0, x1 in GRID])
+
+
+def test_mse_fits_real_valued_targets_with_one_output() -> None:
+    model = MLP(2, [1], seed=0)  # a linear model can fit a line exactly
+    history = train.fit(
+        model, LINE, loss="mse", optimizer="adam", lr=0.1, steps=300, test=LINE, progress=False
+    )
+    assert history.loss[-1] < 1e-4 and history.step_loss[-1] < history.step_loss[0]
+    assert history.accuracy == history.test_accuracy == []  # no accuracy without classes
+    assert history.test_loss[-1] == pytest.approx(train.evaluate(model, LINE))
+    assert train.outputs(model, [[1.0, 0.5]]) == [pytest.approx(0.0, abs=0.02)]
+
+
+def test_mse_fits_several_outputs_against_lists_of_targets() -> None:
+    model = MLP(2, [16, 2], "tanh", seed=0)
+    history = train.fit(model, PAIRS, loss="mse", optimizer="adam", lr=0.02, steps=400, progress=False)
+    assert history.loss[-1] < 0.05 * history.loss[0]
+    first, second = train.outputs(model, [[0.5, -0.5]])[0]
+    assert (first, second) == (pytest.approx(0.0, abs=0.15), pytest.approx(-0.25, abs=0.15))
+
+
+def test_the_regression_loss_is_torchs_mse_over_every_output() -> None:
+    outputs = [[Value(1.0), Value(2.0)], [Value(0.0), Value(-1.0)]]
+    # errors 0.5, 1, 0, 2: squares 0.25, 1, 0, 4, mean over all four
+    assert train.mse_to_targets(outputs, [[0.5, 1.0], [0.0, 1.0]]).data == pytest.approx(5.25 / 4)
+    assert train.mse_to_targets([Value(3.0), Value(1.0)], [1.0, 1.0]).data == 2.0
+    model = MLP(2, [1], seed=0)
+    by_hand = sum((model(x).data - y) ** 2 for x, y in zip(LINE.X, LINE.y)) / len(LINE)
+    assert train.evaluate(model, LINE) == pytest.approx(by_hand)
+
+
+@pytest.mark.parametrize(
+    ("dataset", "model", "loss", "message"),
+    [
+        (LINE, MLP(2, [1]), "hinge", "hinge is for class labels, but the data has real-valued targets"),
+        (
+            LINE,
+            MLP(2, [2]),
+            "cross_entropy",
+            "cross_entropy is for class labels, but the data has real-valued",
+        ),
+        (LINE, MLP(2, [2]), "mse", "data's targets have 1 number each, but the model has 2 outputs"),
+        (PAIRS, MLP(2, [1]), "mse", "data's targets have 2 numbers each, but the model has 1 output"),
+    ],
+)
+def test_regression_refuses_what_cannot_learn_its_targets(
+    dataset: Dataset, model: MLP, loss: str, message: str
+) -> None:
+    before = model.state_dict()
+    with pytest.raises(ValueError, match=message):
+        train.fit(model, dataset, loss=loss, steps=1, progress=False)
+    assert model.state_dict() == before
+
+
+def test_a_loss_of_your_own_gets_the_real_valued_targets() -> None:
+    seen: list[Any] = []
+
+    def absolute_error(outputs: list[Any], targets: list[Any]) -> Value:
+        seen.extend(targets)
+        return sum((abs(z - t) for z, t in zip(outputs, targets)), Value(0.0)) / len(outputs)
+
+    train.fit(MLP(2, [1], seed=0), LINE, loss=absolute_error, epochs=1, batch_size=5, progress=False)
+    assert sorted(seen) == sorted(LINE.y)
+
+
+# --- the registry of losses ---
+
+
+def test_every_named_loss_is_in_one_registry_with_what_it_needs() -> None:
+    assert list(train.LOSSES) == ["hinge", "binary_cross_entropy", "cross_entropy", "mse"]
+    assert train.LOSSES["mse"].for_targets is train.mse_to_targets
+    assert all(
+        train.LOSSES[name].for_targets is None for name in ("hinge", "binary_cross_entropy", "cross_entropy")
+    )
+    assert [train.output_count(name, 2) for name in train.LOSSES] == [1, 1, 2, 1]
+    assert [train.output_count(name, 10) for name in ("cross_entropy", "mse")] == [10, 10]
+    with pytest.raises(ValueError, match="hinge is for two classes, got 3: use cross_entropy or mse"):
+        train.output_count("hinge", 3)
