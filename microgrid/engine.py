@@ -34,14 +34,15 @@ _INF = math.inf
 class _Settings:
     """One thread's settings, read on the hot path of every operation."""
 
-    __slots__ = ("enabled", "scope", "in_pass", "open")
+    __slots__ = ("enabled", "scope", "in_pass", "on_compare", "open")
 
     def __init__(self) -> None:
         self.enabled = True  # record a graph (False inside no_grad)
         self.scope: object = None  # the object (say, a neuron) whose code is running
         self.in_pass = False  # inside a backward pass (see _taking_turns)
+        self.on_compare: Callable[[Value, str, Any, bool], None] | None = None  # see watching_comparisons
         # the switches open, innermost last, one list per setting (see "Switches" below)
-        self.open: dict[str, list[Any]] = {"enabled": [], "scope": []}
+        self.open: dict[str, list[Any]] = {"enabled": [], "scope": [], "on_compare": []}
 
 
 class _ThreadState(threading.local):
@@ -189,16 +190,16 @@ class Value:
     # --- comparisons and conversions use data; identity stays the node's ---
 
     def __lt__(self, other: Operand) -> bool:
-        return self._data < _data(other)
+        return _compared(self, "<", other, self._data < _data(other))
 
     def __le__(self, other: Operand) -> bool:
-        return self._data <= _data(other)
+        return _compared(self, "<=", other, self._data <= _data(other))
 
     def __gt__(self, other: Operand) -> bool:
-        return self._data > _data(other)
+        return _compared(self, ">", other, self._data > _data(other))
 
     def __ge__(self, other: Operand) -> bool:
-        return self._data >= _data(other)
+        return _compared(self, ">=", other, self._data >= _data(other))
 
     __eq__ = object.__eq__  # identity: a Value is a node, not a number
     __hash__ = object.__hash__
@@ -1082,6 +1083,27 @@ class scope:
 
     def __exit__(self, *exc: object) -> None:
         _close("scope", self._switch)
+
+
+def _compared(value: Value, comparison: str, other: Any, result: bool) -> bool:
+    # a comparison's result, shown first to whoever watches comparisons (a tape's trace)
+    watcher = _thread_state.settings.on_compare
+    if watcher is not None:
+        watcher(value, comparison, other, result)
+    return result
+
+
+def watching_comparisons(
+    watcher: Callable[[Value, str, Any, bool], None], function: Callable[..., Any], *args: Any
+) -> Any:
+    """``function(*args)``, calling ``watcher(value, "<", other, result)`` on every comparison of a Value.
+
+    How a tape's trace learns the branches a function took (its guards):
+    ``<``, ``<=``, ``>`` and ``>=`` (``max``, ``sorted`` and ``if a < b``
+    use them) compare data, and each result is shown to ``watcher`` first. Per
+    thread; Ctrl-C at any moment leaves no watcher behind.
+    """
+    return _call_switched("on_compare", watcher, function, *args)
 
 
 def call_in_scope(owner: object, function: Callable[..., Any], *args: Any) -> Any:
