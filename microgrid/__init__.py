@@ -1,7 +1,8 @@
 """microgrid: a small, readable scalar automatic-differentiation engine.
 
 A ``Value`` holds one number and remembers the operations that made it;
-``backward()`` fills in every node's gradient by the chain rule. On top:
+``backward()`` fills in every node's gradient by the chain rule; every
+operation is one entry of ``microgrid.ops``. On top:
 ``microgrid.nn`` (neurons, layers, MLPs), ``microgrid.losses``,
 ``microgrid.optim`` (SGD, Adam), ``microgrid.data``, ``microgrid.train``,
 ``microgrid.testing`` (gradcheck, hypothesis strategies) and
@@ -17,11 +18,15 @@ from microgrid.engine import (
     is_grad_enabled,
     local_derivatives,
     no_grad,
+    register_operation,
+    scope,
+    set_grad_enabled,
     topological_order,
     value_sum,
     weighted_sum,
 )
 from microgrid.nn import MLP, Layer, Module, Neuron
+from microgrid.ops import Domain, Operation
 from microgrid.optim import SGD, Adam
 from microgrid.serialize import load, load_into, save
 from microgrid.train import fit
@@ -31,6 +36,8 @@ __all__ = [
     "MLP",
     "SGD",
     "Adam",
+    "Domain",
+    "Operation",
     "Layer",
     "Module",
     "Neuron",
@@ -44,6 +51,9 @@ __all__ = [
     "is_grad_enabled",
     "local_derivatives",
     "no_grad",
+    "register_operation",
+    "scope",
+    "set_grad_enabled",
     "topological_order",
     "value_sum",
     "weighted_sum",

@@ -19,7 +19,7 @@ import numbers
 import operator
 import sys
 import threading
-import types
+import weakref
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Union
 
@@ -32,17 +32,35 @@ _INF = math.inf
 
 
 class _Settings:
-    """One thread's settings, read on the hot path of every operation."""
+    """One thread's settings, each held by the blocks open in this thread (see "Switches").
 
-    __slots__ = ("enabled", "scope", "in_pass", "on_compare", "open")
+    A setting is a stack of the values its open blocks hold, innermost last;
+    it is the innermost value, or its default when no block holds one.
+    """
+
+    __slots__ = ("enabled", "scope", "on_compare", "base_enabled", "in_pass", "mark")
 
     def __init__(self) -> None:
-        self.enabled = True  # record a graph (False inside no_grad)
-        self.scope: object = None  # the object (say, a neuron) whose code is running
+        self.enabled: list[Any] = []  # record a graph? (False inside no_grad)
+        self.scope: list[Any] = []  # the object (say, a neuron) whose code is running
+        self.on_compare: list[Any] = []  # who watches comparisons (a tape's trace)
+        self.base_enabled = True  # recording when no block holds it: set_grad_enabled(mode) sets it
         self.in_pass = False  # inside a backward pass (see _taking_turns)
-        self.on_compare: Callable[[Value, str, Any, bool], None] | None = None  # see watching_comparisons
-        # the switches open, innermost last, one list per setting (see "Switches" below)
-        self.open: dict[str, list[Any]] = {"enabled": [], "scope": [], "on_compare": []}
+        self.mark = object()  # in _changed while these settings are not the defaults
+
+    def is_default(self) -> bool:
+        """Recording on, no scope, no watcher: what every thread starts with."""
+        return self.base_enabled and not (self.enabled or self.scope or self.on_compare)
+
+    def recording(self) -> bool:
+        """Whether operations record a graph now."""
+        held = self.enabled
+        return bool(held[-1].value) if held else self.base_enabled
+
+    def innermost(self, setting: str) -> Any:
+        """The scope or watcher held by the innermost block, or None."""
+        held = getattr(self, setting)
+        return held[-1].value if held else None
 
 
 class _ThreadState(threading.local):
@@ -58,6 +76,20 @@ _thread_state = _ThreadState()
 def _settings() -> _Settings:
     settings: _Settings = _thread_state.settings
     return settings
+
+
+# The marks of the threads whose settings are not the defaults. While it is
+# empty (no no_grad, scope or watcher anywhere: most of the time outside a
+# network's forward), the hot paths skip reading their thread's settings, a
+# thread-local read that costs a sixth of a whole operation. A mark is added
+# before a setting changes and taken away after it is put back, so a thread
+# with changed settings is never without its mark.
+_changed: set[object] = set()
+
+
+def _unmark_if_default(settings: _Settings) -> None:
+    if settings.is_default():
+        _changed.discard(settings.mark)
 
 
 class _Closure:
@@ -135,9 +167,10 @@ class Value:
         self._first = None
         self._pending = None
         self.op = _op
-        scope = _thread_state.settings.scope
-        if scope is not None:
-            self._scope = scope
+        if _changed:
+            scope = _thread_state.settings.innermost("scope")
+            if scope is not None:
+                self._scope = scope
         if _children or _op or label:  # rarer: a label, or micrograd's node
             _name_and_link(self, _children, _op, label)
 
@@ -378,15 +411,19 @@ def _node(
     node._data = data
     node.grad = 0.0
     node._pending = None
-    settings = _thread_state.settings
-    scope = settings.scope
-    if scope is not None:
-        node._scope = scope
-    if not settings.enabled:  # under no_grad: a result, not a node of any graph
-        node.op = ""
-        node._first = None
-        node._const = _UNRECORDED
-        return node
+    if _changed:  # some thread's settings changed: this one's decide
+        settings = _thread_state.settings
+        held = settings.scope
+        if held:
+            scope = held[-1].value
+            if scope is not None:
+                node._scope = scope
+        held = settings.enabled
+        if not (held[-1].value if held else settings.base_enabled):  # under no_grad: a result, not a node
+            node.op = ""
+            node._first = None
+            node._const = _UNRECORDED
+            return node
     node.op = op
     node._first = first
     if first is None:
@@ -427,74 +464,78 @@ def _apply(op: Operation, values: tuple[Value, ...], constants: tuple[float, ...
     return _node(data, op.name, None, values, constants or None)
 
 
-# Value's methods for the two commonest shapes, one operand and two, are these
-# templates with the operation's parts filled in as their globals by _specialize
-# (a closure would copy its cells into every call, a few percent of a small graph's
-# time). Each reads as the plain function it is, with these names standing for
-# the operation's: its forward, name and domain check, and those of the
-# operation used when the second operand is a plain number.
-def _unfilled(*operands: float) -> float:
-    raise AssertionError("a template runs only as _specialize made it")
+# Python's own operators: an operation whose forward is one of these has its
+# forward written inline in its Value method (see _compile_method)
+_INFIX = {operator.add: "+", operator.sub: "-", operator.mul: "*", operator.truediv: "/", operator.mod: "%"}
 
 
-_forward: Callable[..., Any] = _unfilled
-_name = ""
-_check: Callable[..., None] | None = None
-_number_forward: Callable[..., Any] = _unfilled
-_number_name = ""
-_number_check: Callable[..., None] | None = None
+def _compile_method(op: Operation) -> Callable[..., Value]:
+    """Value's method for ``op`` of one or two operands: the hot path of every forward.
 
+    The method is written out as source for ``op`` and compiled, so that it
+    costs what a hand-written one does (``x * y`` computes ``a * b`` in place,
+    with no call to ``operator.mul``; a closure would pay for its cells on every
+    call). For two operands it is exactly this function, with ``op``'s parts
+    filled in (``numbered`` is the operation used for a plain-number operand:
+    ``x ** 2`` is "**", ``x ** y`` is "pow")::
 
-def _one_operand_template(self: Value) -> Value:
-    x = self._data
-    if _check is not None:
-        _check(x)
-    try:
-        data = _forward(x)
-    except OverflowError:  # math.exp and friends raise; the node reports it, naming op and operand
-        data = _INF
-    return _node(data, _name, self)
+        def method(self, other):
+            if isinstance(other, Value):
+                a, b = self._data, other._data
+                op.check(a, b)                     # when op has a domain
+                data = op.forward(a, b)            # inf, if it overflows
+                return _node(data, op.name, self, other)
+            b = _finite(other, ...)                # a number: kept as the constant
+            a = self._data
+            numbered.check(a, b)
+            data = numbered.forward(a, b)
+            return _node(data, numbered.name, self, None, b)
 
-
-def _two_operands_template(self: Value, other: Operand) -> Value:
-    # a op b, b a Value or a plain number (then kept as the node's constant,
-    # under op.with_number's entry when it has one: x ** 2 is "**", not "pow")
-    a = self._data
-    if isinstance(other, Value):
-        b = other._data
-        if _check is not None:
-            _check(a, b)
-        try:
-            data = _forward(a, b)
-        except OverflowError:
-            data = _INF
-        return _node(data, _name, self, other)
-    c = other if type(other) is float and other - other == 0.0 else _finite(other, f"the operand of {_name}")
-    if _number_check is not None:
-        _number_check(a, c)
-    try:
-        data = _number_forward(a, c)
-    except OverflowError:
-        data = _INF
-    return _node(data, _number_name, self, None, c)
-
-
-def _specialize(template: Callable[..., Value], op: Operation) -> Callable[..., Value]:
-    # template, with op's parts as its globals (see above)
+    and for one operand the first branch alone, on ``x = self._data``.
+    """
     numbered = OPERATIONS[op.with_number] if op.with_number else op
-    parts = {
-        "_forward": op.forward,
-        "_name": op.name,
-        "_check": op.check if op.domain else None,
-        "_number_forward": numbered.forward,
-        "_number_name": numbered.name,
-        "_number_check": numbered.check if numbered.domain else None,
-    }
-    # a code object of its own: the interpreter's inline caches live in it, and
-    # differ per operation (they would thrash in one shared code object)
-    code = template.__code__.replace(co_name=op.name)
-    made: Callable[..., Value] = types.FunctionType(code, {**globals(), **parts}, op.name)
-    return made
+    names: dict[str, Any] = {"Value": Value, "_node": _node, "_finite": _finite, "_INF": _INF}
+
+    def compute(entry: Operation, operands: str, prefix: str) -> list[str]:
+        # lines that check the operands and set data
+        lines = []
+        if entry.domain:
+            names[f"{prefix}check"] = entry.check
+            lines.append(f"{prefix}check({operands})")
+        symbol = _INFIX.get(entry.forward) if operands.count(",") == 1 else None
+        if symbol is not None:  # IEEE arithmetic: an overflow is inf, never an exception
+            lines.append(f"data = {operands.replace(', ', f' {symbol} ')}")
+        else:
+            names[f"{prefix}forward"] = entry.forward
+            lines += [
+                "try:",
+                f"    data = {prefix}forward({operands})",
+                "except OverflowError:  # math.exp and friends raise; _node names op and operands",
+                "    data = _INF",
+            ]
+        return lines
+
+    if op.arity == 1:
+        body = ["x = self._data", *compute(op, "x", "_"), f"return _node(data, {op.name!r}, self)"]
+        source = "def method(self):\n" + "".join(f"    {line}\n" for line in body)
+    else:
+        value_branch = ["a, b = self._data, other._data", *compute(op, "a, b", "_")]
+        number_branch = [
+            f"b = other if type(other) is float and other - other == 0.0 else _finite(other, {f'the operand of {op.name}'!r})",
+            "a = self._data",
+            *compute(numbered, "a, b", "_number_"),
+        ]
+        body = [
+            "if isinstance(other, Value):",
+            *(f"    {line}" for line in value_branch),
+            f"    return _node(data, {op.name!r}, self, other)",
+            *number_branch,
+            f"return _node(data, {numbered.name!r}, self, None, b)",
+        ]
+        source = "def method(self, other):\n" + "".join(f"    {line}\n" for line in body)
+    exec(compile(source, f"<microgrid operation {op.name!r}>", "exec"), names)
+    method: Callable[..., Value] = names["method"]
+    return method
 
 
 def _with_constants(op: Operation) -> Callable[..., Value]:
@@ -530,12 +571,10 @@ def _any_operands(op: Operation) -> Callable[..., Value]:
 
 
 def _method_of(op: Operation) -> Callable[..., Value]:
-    if op.arity == 1:
-        return _specialize(_one_operand_template, op)
+    if op.arity == 1 or (op.arity == 2 and not op.constants):
+        return _compile_method(op)
     if op.constants:
         return _with_constants(op)
-    if op.arity == 2:
-        return _specialize(_two_operands_template, op)
     return _any_operands(op)
 
 
@@ -827,6 +866,9 @@ def _chain_rule(leaves: list[Value], operations: list[Value], mark: float, creat
     except KeyError:
         _operation(node)  # raises, saying how to give the operation a rule
         raise
+    except (TypeError, ValueError, IndexError) as error:
+        _check_rule_result(node)  # a rule that gave too few derivatives, or not a tuple: say so
+        raise error from None
     except ZeroDivisionError:
         raise ZeroDivisionError(
             f"the derivative of {_describe(node)} is infinite (at the edge of its domain)"
@@ -834,6 +876,19 @@ def _chain_rule(leaves: list[Value], operations: list[Value], mark: float, creat
     except OverflowError as error:
         raise OverflowError(f"the derivative of {_describe(node)} overflows a float ({error})") from None
     raise OverflowError(f"gradient overflow: d(output)/d({_describe(node)}) is {g!r}")
+
+
+def _check_rule_result(node: Value) -> None:
+    # raises a clear error when node's rule does not return one derivative per operand
+    children = node.children
+    result = _operation(node).rule(node._data, *(c._data for c in children), *node.const)
+    count = len(result) if isinstance(result, (tuple, list)) else None
+    if count is None or count < len(children):
+        got = f"{count} derivatives" if count is not None else f"a {type(result).__name__}"
+        raise TypeError(
+            f"the rule of {node.op!r} returned {got} for {_describe(node)}; a rule returns a tuple "
+            f"with one derivative per operand ({len(children)} here)"
+        )
 
 
 def _operation(node: Value) -> Operation:
@@ -901,96 +956,80 @@ def local_derivatives(node: Value) -> tuple[float, ...]:
     return local[: len(children)]
 
 
-# --- switches: no_grad, set_grad_enabled, scope ---------------------------------------------
+# --- switches: no_grad, set_grad_enabled, scope, watching_comparisons -------------------------
 #
-# A switch sets a per-thread setting (recording on or off; the scope) and puts
-# back the previous value when its block ends. Ctrl-C may land anywhere, even
-# as __exit__ begins, before it has run a line: then __exit__ never runs. So
-# the switches open in a thread are kept in a list, innermost last, and a switch
-# that was never closed closes itself when it is dropped (__del__, which runs
-# as the interrupted block unwinds): it puts back its previous value if it is
-# still the innermost, and otherwise hands that value to the switch opened
-# above it. The decorator and module calls use _call_switched, whose
-# try/finally has no moment where an interrupt can slip between the change and
-# its undoing.
+# A block holds a value in one of its thread's settings while it is open (see
+# _Settings). Ctrl-C may land anywhere, even as __exit__ begins, before it has
+# run a line: then __exit__ never runs. So the value a with block holds is tied
+# to the block's object by a weak reference (_Tied): dropped while still open,
+# as the interrupted block unwinds, the object takes its value out of the stack
+# as it goes. A call (a decorator's, a module's) holds its value in a
+# try/finally, which no interrupt can skip. Nothing else ever changes a
+# setting, so nothing an interrupt leaves half-done can outlive the block.
 
 
-class _Switch:
-    """Sets ``setting`` to ``value`` for a with block; Ctrl-C-safe (see above)."""
+class _Held:
+    """A value held in a setting by a call (see _call_holding), which takes it out itself."""
 
-    __slots__ = ("setting", "value", "previous", "_thread")
+    __slots__ = ("value",)
 
-    def __init__(self, setting: str, value: object) -> None:
-        self.setting = setting
+    def __init__(self, value: object) -> None:
         self.value = value
-        self._thread: int | None = None  # the thread it was opened in
-
-    def open(self, previous: object) -> None:
-        """Become the innermost switch of this setting, and set it; ``previous`` is put back on closing."""
-        settings = _settings()
-        self._thread = threading.get_ident()  # before any change: an interrupt here changes nothing
-        self.previous = previous
-        settings.open[self.setting].append(self)  # an interrupt right after: __del__ puts back previous
-        setattr(settings, self.setting, self.value)
-
-    def __del__(self) -> None:
-        # dropped while still open: its block ended without __exit__ (Ctrl-C)
-        settings = _settings()
-        switches = settings.open[self.setting]
-        if self._thread == threading.get_ident() and self in switches:
-            i = _position(switches, self)
-            if i == len(switches) - 1:
-                del switches[i]
-                setattr(settings, self.setting, self.previous)
-            else:  # opened after this block ended, the switch above inherits what it would put back
-                switches[i + 1].previous = self.previous
-                del switches[i]
 
 
-class _Frame:
-    """A call's place among the switches (see _call_switched)."""
+class _Tied(weakref.ref):  # type: ignore[type-arg]
+    """A value held in a setting by a with block, for as long as the block's object lives."""
 
-    __slots__ = ("previous",)
-
-    def __init__(self, previous: object) -> None:
-        self.previous = previous
+    __slots__ = ("value",)
+    value: Any
 
 
-def _position(switches: list[Any], switch: object) -> int:
-    # the innermost place of switch (a switch can be opened again while open)
-    for i in range(len(switches) - 1, -1, -1):
-        if switches[i] is switch:
-            return i
-    return -1
+def _take_out(held: list[Any], entry: Any) -> None:
+    # a _Tied entry's callback: its block's object was dropped without closing it
+    if entry in held:
+        held.remove(entry)
 
 
-def _close(setting: str, switch: Any) -> None:
-    # switch's block is over: put back its previous value; anything still open
-    # above it was opened inside the block and is stale, so it goes too
+def _open(setting: str, owner: object, value: object) -> None:
+    # owner's with block holds value in setting, until _close (or until owner is dropped)
     settings = _settings()
-    switches = settings.open[setting]
-    i = _position(switches, switch)
-    if i >= 0:
-        del switches[i:]  # first: the store below is the last step, with no interrupt after it inside
-        setattr(settings, setting, switch.previous)
+    held: list[Any] = getattr(settings, setting)
+    entry = _Tied(owner, functools.partial(_take_out, held))
+    entry.value = value
+    _changed.add(settings.mark)  # before the change: the hot paths must look
+    held.append(entry)
 
 
-def _call_switched(
+def _close(setting: str, owner: object) -> None:
+    # owner's with block is over: its value goes (a value a block inside it left,
+    # stale after Ctrl-C, goes when its own object does)
+    settings = _settings()
+    held: list[Any] = getattr(settings, setting)
+    for i in range(len(held) - 1, -1, -1):
+        entry = held[i]
+        if type(entry) is _Tied and entry() is owner:
+            del entry  # so that it dies with its place in the stack, and its callback never runs
+            del held[i]
+            break
+    _unmark_if_default(settings)
+
+
+def _call_holding(
     setting: str, value: object, function: Callable[..., Any], *args: Any, **kwargs: Any
 ) -> Any:
-    # function(*args, **kwargs) with setting set to value. Every change is
-    # inside the try, and the finally undoes them before any call can be interrupted.
-    state = _settings()
-    switches = state.open[setting]
-    frame = _Frame(getattr(state, setting))
-    depth = len(switches)
+    # function(*args, **kwargs) with value held in setting. No call comes
+    # between the finally's start and the value's removal: nothing can skip it.
+    settings = _settings()
+    held: list[Any] = getattr(settings, setting)
+    entry = _Held(value)
     try:
-        switches.append(frame)
-        setattr(state, setting, value)
+        _changed.add(settings.mark)
+        held.append(entry)
         return function(*args, **kwargs)
     finally:
-        del switches[depth:]
-        setattr(state, setting, frame.previous)
+        if entry in held:
+            held.remove(entry)
+        _unmark_if_default(settings)
 
 
 class no_grad:
@@ -1001,24 +1040,21 @@ class no_grad:
     recording as it was before the block.
     """
 
-    __slots__ = ("_switch",)
-
-    def __init__(self) -> None:
-        self._switch = _Switch("enabled", False)
+    __slots__ = ("__weakref__",)
 
     def __enter__(self) -> no_grad:
-        self._switch.open(_settings().enabled)
+        _open("enabled", self, False)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        _close("enabled", self._switch)
+        _close("enabled", self)
 
     def __call__(self, function: Callable[..., Any]) -> Callable[..., Any]:
         """Decorate ``function`` so that it runs without recording a graph."""
 
         @functools.wraps(function)
         def without_graph(*args: Any, **kwargs: Any) -> Any:
-            return _call_switched("enabled", False, function, *args, **kwargs)
+            return _call_holding("enabled", False, function, *args, **kwargs)
 
         return without_graph
 
@@ -1026,42 +1062,55 @@ class no_grad:
 class set_grad_enabled:
     """Switch graph recording on (True) or off (False) in this thread, like PyTorch's.
 
-    As a call, ``set_grad_enabled(False)`` takes effect at once and stays; as
-    ``with set_grad_enabled(mode):`` it lasts for the block, and as a
-    decorator for each call. Raises TypeError unless ``mode`` is a bool.
+    As a call, ``set_grad_enabled(False)`` takes effect at once and lasts until
+    the innermost block around it ends (or for good, outside any); as ``with
+    set_grad_enabled(mode):`` it lasts for the block, and as a decorator for
+    each call. Raises TypeError unless ``mode`` is a bool.
     """
 
-    __slots__ = ("_switch", "_previous")
+    __slots__ = ("mode", "_undo", "__weakref__")
 
     def __init__(self, mode: bool) -> None:
         if not isinstance(mode, bool):
             raise TypeError(f"set_grad_enabled takes True or False, got {type(mode).__name__}: {mode!r}")
-        self._switch = _Switch("enabled", mode)
-        self._previous = _settings().enabled
-        _settings().enabled = mode
+        self.mode = mode
+        settings = _settings()
+        held = settings.enabled
+        # a call sets the mode now: in the innermost block that holds it, or for good
+        if held:
+            entry, previous = held[-1], held[-1].value
+            self._undo: Callable[[], None] = lambda: setattr(entry, "value", previous)
+            entry.value = mode
+        else:
+            previous_base = settings.base_enabled
+            self._undo = lambda: setattr(settings, "base_enabled", previous_base)
+            _changed.add(settings.mark)
+            settings.base_enabled = mode
+            _unmark_if_default(settings)
 
     def __enter__(self) -> set_grad_enabled:
-        self._switch.open(self._previous)
+        self._undo()  # as a block, the mode lasts for the block only
+        _open("enabled", self, self.mode)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        _close("enabled", self._switch)
+        _close("enabled", self)
 
     def __call__(self, function: Callable[..., Any]) -> Callable[..., Any]:
-        """Decorate ``function`` so that it runs with recording on or off (and leave it as it was now)."""
-        _settings().enabled = self._previous  # as a decorator, the switch is for the calls, not from now on
-        mode = self._switch.value
+        """Decorate ``function`` so that it runs with recording on or off."""
+        self._undo()  # as a decorator, the mode is for the calls, not from now on
+        mode = self.mode
 
         @functools.wraps(function)
         def switched(*args: Any, **kwargs: Any) -> Any:
-            return _call_switched("enabled", mode, function, *args, **kwargs)
+            return _call_holding("enabled", mode, function, *args, **kwargs)
 
         return switched
 
 
 def is_grad_enabled() -> bool:
     """True when operations record a graph in this thread (outside ``no_grad``)."""
-    return _settings().enabled
+    return _settings().recording()
 
 
 class scope:
@@ -1073,23 +1122,24 @@ class scope:
     ``call_in_scope``, which does the same for one call.)
     """
 
-    __slots__ = ("_switch",)
+    __slots__ = ("owner", "__weakref__")
 
     def __init__(self, owner: object) -> None:
-        self._switch = _Switch("scope", owner)
+        self.owner = owner
 
     def __enter__(self) -> None:
-        self._switch.open(_settings().scope)
+        _open("scope", self, self.owner)
 
     def __exit__(self, *exc: object) -> None:
-        _close("scope", self._switch)
+        _close("scope", self)
 
 
 def _compared(value: Value, comparison: str, other: Any, result: bool) -> bool:
     # a comparison's result, shown first to whoever watches comparisons (a tape's trace)
-    watcher = _thread_state.settings.on_compare
-    if watcher is not None:
-        watcher(value, comparison, other, result)
+    if _changed:
+        watcher = _thread_state.settings.innermost("on_compare")
+        if watcher is not None:
+            watcher(value, comparison, other, result)
     return result
 
 
@@ -1103,12 +1153,12 @@ def watching_comparisons(
     use them) compare data, and each result is shown to ``watcher`` first. Per
     thread; Ctrl-C at any moment leaves no watcher behind.
     """
-    return _call_switched("on_compare", watcher, function, *args)
+    return _call_holding("on_compare", watcher, function, *args)
 
 
 def call_in_scope(owner: object, function: Callable[..., Any], *args: Any) -> Any:
     """``function(*args)``, with the Values made meanwhile marked as ``owner``'s (see ``scope``)."""
-    return _call_switched("scope", owner, function, *args)
+    return _call_holding("scope", owner, function, *args)
 
 
 # --- helpers ---------------------------------------------------------------------------------

@@ -11,13 +11,15 @@ microgrid sums a neuron's terms in one node). The lecture's own Value has
 ``tanh``, which micrograd's package lacks; there the oracle is the lecture's
 printed numbers and finite differences of the forward pass.
 
-Habits that need engine changes being made now (new attributes on a Value,
-``Value(data, (a, b), "+")``, ``_backward`` closures, ``v.item()``) are tested
-with the engine.
+The last section holds the habits of EurekaLabs' micrograd (an optimizer that
+keeps its moments on the parameters, a drawing that colours nodes with
+``setattr``), micrograd's own way of writing an operation (``Value(data,
+children, op)`` with a ``_backward`` closure) and what people do with a scalar.
 """
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Callable
 from types import SimpleNamespace
@@ -390,3 +392,174 @@ def test_numpy_rows_and_scalars_go_in_as_micrograd_takes_them() -> None:
     assert model(list(map(microgrid.engine.Value, row))).data == expected
     assert model(row).data == expected
     assert model([np.float64(0.25), np.float32(-0.75)]).data == expected
+
+
+# --- EurekaLabs' micrograd, micrograd's way of writing an operation, scalars ---
+
+
+def adamw_keeping_moments_on_the_parameters(lib: Any) -> list[float]:
+    # EurekaLabs' micrograd: the optimizer keeps m and v on each parameter
+    random.seed(3)
+    model = lib.nn.MLP(2, [4, 1])
+    params = model.parameters()
+    for p in params:
+        p.m = 0.0
+        p.v = 0.0
+    beta1, beta2, lr, eps = 0.9, 0.95, 0.05, 1e-8
+    for t in range(1, 6):
+        loss = sum((model([x, -x]) - x) ** 2 for x in (0.5, -1.0, 2.0))
+        for p in params:
+            p.grad = 0.0
+        loss.backward()
+        for p in params:
+            p.m = beta1 * p.m + (1 - beta1) * p.grad
+            p.v = beta2 * p.v + (1 - beta2) * p.grad**2
+            m_hat, v_hat = p.m / (1 - beta1**t), p.v / (1 - beta2**t)
+            p.data -= lr * (m_hat / (v_hat**0.5 + eps) + 1e-4 * p.data)
+    return [p.data for p in params]
+
+
+def test_an_optimizer_that_keeps_its_moments_on_the_parameters_runs_as_on_micrograd() -> None:
+    theirs, ours = on_both(adamw_keeping_moments_on_the_parameters)
+    assert ours == pytest.approx(theirs, rel=1e-9)
+
+
+def test_nodes_take_attributes_as_a_drawing_helper_sets_them() -> None:
+    Value = microgrid.engine.Value
+    x, w = Value(0.5), Value(-2.0)
+    out = (w * x).tanh()
+    for node in (x, w, out):
+        node._vis_color = "lightblue"  # EurekaLabs' vis_color
+    assert [getattr(n, "_vis_color", "white") for n in topological_order(out)] == [
+        "lightblue",
+        "lightblue",
+        "white",
+        "lightblue",
+    ]
+
+
+def micrograd_style_operations(lib: Any) -> tuple[float, float, float]:
+    # an operation written micrograd's way: a node made with Value(data, children, op)
+    # and a _backward closure that adds into the children's .grad
+    Value = lib.Value
+
+    def cube(x: Any) -> Any:
+        out = Value(x.data**3, (x,), "cube")
+
+        def _backward() -> None:
+            x.grad += 3 * x.data**2 * out.grad
+
+        out._backward = _backward
+        return out
+
+    def swish(x: Any) -> Any:  # two children, and an op name the engine also knows
+        s = 1 / (1 + math.exp(-x.data))
+        out = Value(x.data * s, (x,), "*")
+
+        def _backward() -> None:
+            x.grad += (s + x.data * s * (1 - s)) * out.grad
+
+        out._backward = _backward
+        return out
+
+    a, b = Value(1.5), Value(-0.5)
+    y = cube(a) * b + swish(a + b) + cube(a + a)
+    y.backward()
+    return y.data, a.grad, b.grad
+
+
+def test_operations_written_with_backward_closures_differentiate_as_on_micrograd() -> None:
+    theirs, ours = on_both(micrograd_style_operations)
+    assert ours == pytest.approx(theirs, rel=1e-12)
+
+
+def test_micrograds_own_backward_loop_runs_on_microgrid_values() -> None:
+    # people copy micrograd's backward: a topological sort, then each node's _backward
+    Value = microgrid.engine.Value
+    x, w, b = Value(0.5), Value(-2.0), Value(1.0)
+    out = (w * x + b).tanh() * x
+    topo: list[Any] = []
+    visited: set[Any] = set()
+
+    def build(v: Any) -> None:
+        if v not in visited:
+            visited.add(v)
+            for child in v._prev:
+                build(child)
+            topo.append(v)
+
+    build(out)
+    out.grad = 1.0
+    for v in reversed(topo):
+        v._backward()
+    manual = [x.grad, w.grad, b.grad]
+    for v in topo:
+        v.grad = 0.0
+    out.backward()
+    assert manual == pytest.approx([x.grad, w.grad, b.grad], rel=1e-15)
+
+
+def test_a_closure_gives_first_order_gradients_and_says_so_for_higher_orders() -> None:
+    Value = microgrid.engine.Value
+    x = Value(2.0)
+    out = Value(x.data**2, (x,), "square")
+
+    def _backward() -> None:
+        x.grad += 2 * x.data * out.grad
+
+    out._backward = _backward
+    assert microgrid.engine.grad(out * 3.0, x)[0].data == 12.0
+    with pytest.raises(RuntimeError, match="first-order gradients only"):
+        microgrid.engine.grad(out, x, create_graph=True)
+
+
+def test_what_people_do_with_a_scalar() -> None:
+    Value = microgrid.engine.Value
+    v = Value(2.71828)
+    assert f"{v:.2f}" == "2.72" and f"{v}" == repr(v)
+    assert (round(v), round(v, 1), int(Value(-2.7)), float(v), v.item()) == (3, 2.7, -2, 2.71828, 2.71828)
+    d = (v * 2).detach()
+    (d * v).backward()
+    assert (d.data, v.grad) == (5.43656, 5.43656)  # no gradient through the detached factor
+    with pytest.raises(TypeError, match="got str: 'abc'"):
+        v.data = "abc"  # type: ignore[assignment]
+    with pytest.raises(ValueError, match="finite"):
+        v.data = math.inf
+    assert v.data == 2.71828
+
+
+def test_micrograds_constructor_shape_makes_a_node_and_labels_must_be_strings() -> None:
+    Value = microgrid.engine.Value
+    a, b = Value(2.0, label="a"), Value(3.0, "b")
+    c = Value(a.data + b.data, (a, b), "+")
+    assert (c.children, c.op, c._prev, a.label, b.label) == ((a, b), "+", {a, b}, "a", "b")
+    c.backward()
+    assert (a.grad, b.grad) == (1.0, 1.0)
+    with pytest.raises(TypeError, match="a label must be a str, got int: 3"):
+        Value(1.0, label=3)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="children must be Values, got float"):
+        Value(1.0, (2.0,), "+")
+    d = Value(1.0)
+    with pytest.raises(TypeError, match="a label must be a str"):
+        d.label = ("a", "b")  # type: ignore[assignment]
+
+
+def test_a_constant_on_the_left_stays_a_constant() -> None:
+    Value = microgrid.engine.Value
+    y = Value(4.0)
+    for made, op, const in [(1 - y, "rsub", 1.0), (2 / y, "rdiv", 2.0), (2**y, "rpow", 2.0), (5 % y, "rmod", 5.0)]:
+        assert (made.op, made.children, made.const) == (op, (y,), (const,))
+    assert [g.data for g in microgrid.engine.grad(1 - y + 2 / y + 2**y, [y])] == [
+        pytest.approx(-1 - 2 / 16 + 16 * math.log(2))
+    ]
+
+
+def test_zero_to_a_value_power_is_zero_with_zero_gradients_like_pytorch() -> None:
+    Value = microgrid.engine.Value
+    base, exponent = Value(0.0), Value(2.5)
+    out = base**exponent
+    out.backward()
+    assert (out.data, base.grad, exponent.grad) == (0.0, 0.0, 0.0)
+    assert (0.0 ** Value(3.0)).data == 0.0
+    with pytest.raises(ValueError, match=r"rpow\(-1.0, 0.0\) is undefined"):
+        0.0 ** Value(-1.0)

@@ -117,6 +117,12 @@ def _trailing_backslashes(text: str, end: int) -> int:
 
 
 def _escape(text: str, record: bool) -> str:
+    if record and text != text.strip(" "):
+        # a record trims spaces at either end of a field, even escaped ones; entities it keeps
+        body = text.strip(" ")
+        lead = len(text) - len(text.lstrip(" "))
+        trail = len(text) - lead - len(body)
+        return "&#32;" * lead + _escape(body, record) + "&#32;" * trail
     out = []
     for ch in text:
         if ch == "\\":

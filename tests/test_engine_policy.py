@@ -1,0 +1,268 @@
+"""The engine's error policy and its switches, as an adversarial user finds them.
+
+Bad values are refused where they enter, naming them; a failed pass changes
+nothing; and Ctrl-C (a real KeyboardInterrupt, at random moments) leaves no
+switch (``no_grad``, ``scope``, a comparison watcher) in a wrong state.
+"""
+
+from __future__ import annotations
+
+import _thread
+import math
+import random
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from microgrid import MLP, SGD, Adam, Operation, Value, grad, gradients, no_grad, register_operation
+from microgrid.engine import (
+    is_grad_enabled,
+    scope,
+    set_grad_enabled,
+    topological_order,
+    watching_comparisons,
+)
+from microgrid.losses import mse
+from microgrid.ops import OPERATIONS
+
+# --- constants and seeds: finite, or refused where they enter ---------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "make"),
+    [
+        ("x ** inf", lambda x: x**math.inf),
+        ("2 ** -inf", lambda x: 2.0 ** (x * -math.inf)),
+        ("1 ** nan", lambda x: 1.0 ** (x * math.nan)),
+        ("leaky_relu(nan)", lambda x: x.leaky_relu(math.nan)),
+        ("x + nan", lambda x: x + math.nan),
+        ("x * inf", lambda x: x * math.inf),
+        ("inf - x", lambda x: math.inf - x),
+        ("x / nan", lambda x: x / math.nan),
+        ("x.maximum(-inf)", lambda x: x.maximum(-math.inf)),
+    ],
+)
+def test_a_non_finite_constant_is_refused_with_a_value_error_naming_it(
+    name: str, make: Callable[[Value], Value]
+) -> None:
+    with pytest.raises(ValueError, match="needs a finite number, got (inf|-inf|nan)"):
+        make(Value(2.0))
+
+
+def test_a_non_finite_seed_is_named_as_the_seed() -> None:
+    y = Value(2.0) * 3.0
+    with pytest.raises(ValueError, match=r"the gradient \(seed\) of backward needs a finite number, got nan"):
+        y.backward(math.nan)
+    with pytest.raises(ValueError, match="the seed of gradients needs a finite number, got inf"):
+        gradients(y, math.inf)
+
+
+def test_grads_that_would_overflow_when_added_up_raise_and_change_nothing() -> None:
+    x = Value(1e300)
+    y = x * 1e8  # d y / d x = 1e8: finite, but twice added to 1.7e308 it is not
+    x.grad = 1.7e308
+    before = [n.grad for n in topological_order(y)]
+    with pytest.raises(OverflowError, match=r"gradient overflow: .* no \.grad was changed"):
+        y.backward(1e300)
+    assert [n.grad for n in topological_order(y)] == before
+
+
+@pytest.mark.parametrize(
+    ("call", "words"),
+    [
+        (lambda y: grad(y, [3.0]), "grad's inputs needs a Value, got float: 3.0"),
+        (lambda y: grad(y, "x"), "grad's inputs must be a Value or Values, got str"),
+        (lambda y: grad(3.0, [y]), "grad needs a Value, got float: 3.0"),
+        (lambda y: gradients(y, seed="a"), "the seed of gradients expected a real number"),
+        (lambda y: gradients([y]), "gradients needs a Value, got list"),
+        (lambda y: topological_order(None), "topological_order needs a Value, got NoneType"),
+    ],
+)
+def test_the_gradient_functions_refuse_what_is_not_a_value(call: Callable[[Value], Any], words: str) -> None:
+    with pytest.raises(TypeError, match=words.replace("(", r"\(").replace(")", r"\)")):
+        call(Value(2.0) * 3.0)
+
+
+def test_an_operation_with_no_rule_names_itself_at_backward() -> None:
+    x = Value(2.0)
+    y = Value(4.0, (x,), "nope")  # micrograd's constructor, with no rule and no _backward
+    with pytest.raises(LookupError, match=r"no rule for the operation 'nope' of nope\(2.0\): register one"):
+        y.backward()
+    assert x.grad == 0.0
+
+
+@pytest.mark.parametrize(
+    ("rule", "got"),
+    [
+        (lambda out, a, b: (b,), "1 derivatives"),
+        (lambda out, a, b: b * 1.0, "a float"),
+        (lambda out, a, b: (), "0 derivatives"),
+    ],
+)
+def test_a_rule_that_gives_too_few_derivatives_is_named(
+    monkeypatch: pytest.MonkeyPatch, rule: Any, got: str
+) -> None:
+    op = Operation("twice", lambda a, b: 2 * a * b, rule, arity=2)
+    monkeypatch.setitem(OPERATIONS, op.name, op)
+    twice = register_operation(op)
+    a, b = Value(1.0), Value(3.0)
+    with pytest.raises(TypeError, match=f"the rule of 'twice' returned {got} for twice"):
+        twice(a, b).backward()
+    assert (a.grad, b.grad) == (0.0, 0.0)
+
+
+def test_registering_an_operation_under_a_taken_name_or_method_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with pytest.raises(ValueError, match="an operation named 'exp' is already registered"):
+        register_operation(Operation("exp", math.exp, lambda out, x: (out,)))
+    mine = Operation("my_exp", math.exp, lambda out, x: (out,), method="exp")
+    monkeypatch.setitem(OPERATIONS, mine.name, mine)
+    with pytest.raises(ValueError, match="Value already has 'exp'"):
+        register_operation(mine)
+    assert Value(1.0).exp().op == "exp"
+
+
+def test_a_registered_operation_gets_its_method_and_first_and_second_derivatives(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    op = Operation(
+        "softsign",
+        lambda x: x / (1 + abs(x)),
+        lambda out, x: ((1 - abs(out)) ** 2,),
+        method="softsign",
+        doc="x / (1 + |x|)",
+    )
+    monkeypatch.setitem(OPERATIONS, op.name, op)
+    monkeypatch.delattr(Value, "softsign", raising=False)
+    softsign = register_operation(op)
+    try:
+        x = Value(0.5)
+        assert softsign(x).data == Value(0.5).softsign().data == 1 / 3  # type: ignore[attr-defined]
+        (first,) = grad(softsign(x), x, create_graph=True)
+        (second,) = grad(first, x)
+        assert first.data == pytest.approx(1 / 1.5**2) and second.data == pytest.approx(-2 / 1.5**3)
+        assert "x / (1 + |x|)" in (Value.softsign.__doc__ or "")  # type: ignore[attr-defined]
+    finally:
+        delattr(Value, "softsign")
+
+
+# --- no_grad, set_grad_enabled, a result made under no_grad ------------------------------
+
+
+def test_backward_on_a_result_made_under_no_grad_raises_instead_of_giving_zeros() -> None:
+    x = Value(2.0)
+    with no_grad():
+        loss = (x * 3.0).tanh()
+    with pytest.raises(RuntimeError, match="computed under no_grad, so it has no graph"):
+        loss.backward()
+    with pytest.raises(RuntimeError, match="computed under no_grad"):
+        grad(loss, x)
+    Value(5.0).backward()  # a leaf you made is fine: its gradient is 1
+
+
+def test_set_grad_enabled_works_as_a_call_a_block_and_a_decorator_like_pytorch() -> None:
+    x = Value(2.0)
+    set_grad_enabled(False)
+    try:
+        assert not is_grad_enabled() and (x * x).children == ()
+        with set_grad_enabled(True):
+            assert (x * x).children == (x, x)
+        assert not is_grad_enabled()
+    finally:
+        set_grad_enabled(True)
+    assert is_grad_enabled()
+
+    @set_grad_enabled(False)
+    def predict(v: Value) -> Value:
+        return v * v
+
+    assert is_grad_enabled() and predict(x).children == () and (x * x).children == (x, x)
+    with pytest.raises(TypeError, match="set_grad_enabled takes True or False, got int: 1"):
+        set_grad_enabled(1)  # type: ignore[arg-type]
+
+
+# --- Ctrl-C: a real KeyboardInterrupt at a random moment changes no switch -----------------
+
+
+def interrupted(loop: Callable[[], None], rng: random.Random, most: float) -> None:
+    """Run ``loop`` (forever) until a real Ctrl-C, sent from another thread, stops it."""
+    ctrl_c = threading.Timer(rng.uniform(0.0, most), _thread.interrupt_main)
+    try:
+        ctrl_c.start()
+        loop()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        ctrl_c.join()
+
+
+def settings_as_before() -> None:
+    x = Value(1.0)
+    y = x * 2.0
+    assert is_grad_enabled() and y.children == (x,), "recording was left off"
+    assert y.scope is None, "a scope was left behind"
+    assert watching_comparisons(lambda *seen: None, lambda: x < 2.0) is True
+    assert (x < 2.0) is True
+
+
+def test_ctrl_c_in_a_tight_no_grad_loop_never_leaves_recording_off() -> None:
+    def loop() -> None:
+        while True:
+            with no_grad():
+                pass
+
+    rng = random.Random(1)
+    for _ in range(400):
+        interrupted(loop, rng, 0.001)
+        settings_as_before()
+
+
+def test_ctrl_c_in_nested_scopes_set_grad_enabled_and_watchers_leaves_every_switch_as_it_was() -> None:
+    def loop() -> None:
+        x = Value(1.0)
+        while True:
+            with scope("outer"), no_grad():
+                with set_grad_enabled(True), scope("inner"):
+                    watching_comparisons(lambda *seen: None, lambda: x < 0.5 and x * 2.0)
+
+    rng = random.Random(2)
+    for _ in range(300):
+        interrupted(loop, rng, 0.001)
+        settings_as_before()
+
+
+@pytest.mark.parametrize("optimizer", [SGD, Adam])
+def test_ctrl_c_in_a_training_loop_leaves_recording_and_scope_as_they_were(optimizer: Any) -> None:
+    model = MLP(2, [4, 1], seed=0)
+    step = optimizer(model.parameters(), lr=0.01)
+    xs = [[0.5, -1.0], [1.5, 0.25], [-0.5, 2.0]]
+
+    def loop() -> None:
+        while True:
+            loss = mse([model(x) for x in xs], [1.0, -1.0, 0.5])
+            step.zero_grad()
+            loss.backward()
+            step.step()
+
+    rng = random.Random(3)
+    for _ in range(60):
+        interrupted(loop, rng, 0.02)
+        settings_as_before()
+
+
+# --- comparisons are shown to a watcher, and only to it ------------------------------------
+
+
+@given(st.floats(-10, 10), st.floats(-10, 10))
+def test_a_watcher_sees_each_comparison_of_a_value_with_its_result(a: float, b: float) -> None:
+    seen: list[tuple[str, bool]] = []
+    x, y = Value(a), Value(b)
+    watching_comparisons(lambda value, op, other, result: seen.append((op, result)), lambda: (x < y, x >= b))
+    assert seen == [("<", a < b), (">=", a >= b)]
+    assert (x < y) == (a < b)  # no watcher outside the call
+    assert seen == [("<", a < b), (">=", a >= b)]
