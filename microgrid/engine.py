@@ -597,6 +597,8 @@ def register_operation(op: Operation) -> Callable[..., Value]:
     Raises ValueError for a name already taken by another operation, or a
     method or operator name Value already has for something else.
     """
+    if not isinstance(op, Operation):
+        raise TypeError(f"register_operation takes an Operation, got {type(op).__name__}: {op!r}")
     if OPERATIONS.get(op.name, op) is not op:
         raise ValueError(f"an operation named {op.name!r} is already registered")
     names = [op.method] if op.method else []

@@ -266,3 +266,55 @@ def test_a_watcher_sees_each_comparison_of_a_value_with_its_result(a: float, b: 
     assert seen == [("<", a < b), (">=", a >= b)]
     assert (x < y) == (a < b)  # no watcher outside the call
     assert seen == [("<", a < b), (">=", a >= b)]
+
+
+# --- what the list above suggests, tried too ----------------------------------------------
+
+
+def test_register_operation_takes_an_operation_entry() -> None:
+    with pytest.raises(TypeError, match="register_operation takes an Operation, got str: 'cube'"):
+        register_operation("cube")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="forward and rule must be functions"):
+        Operation("cube", 3.0, lambda out, x: (3 * x * x,))  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="arity must be a positive int or None, got 0"):
+        Operation("nothing", lambda: 0.0, lambda out: (), arity=0)
+
+
+def test_a_rule_that_raises_leaves_every_grad_as_it_was(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken_rule(out: float, x: float) -> tuple[float]:
+        raise RuntimeError("a bug in my rule")
+
+    op = Operation("buggy", lambda x: 2 * x, broken_rule)
+    monkeypatch.setitem(OPERATIONS, op.name, op)
+    buggy = register_operation(op)
+    x = Value(3.0)
+    y = buggy(x * x) + x
+    nodes = topological_order(y)
+    for i, node in enumerate(nodes):
+        node.grad = float(i)
+    with pytest.raises(RuntimeError, match="a bug in my rule"):
+        y.backward()
+    assert [n.grad for n in nodes] == [float(i) for i in range(len(nodes))]
+    assert topological_order(y) == nodes  # nothing left marked: a new walk finds the whole graph
+
+
+def test_a_values_own_attributes_survive_copy_and_pickle() -> None:
+    import copy
+    import pickle
+
+    p = Value(0.5, label="w")
+    p.m, p.v = 0.1, 0.2
+    for twin in (copy.deepcopy(p), pickle.loads(pickle.dumps(p))):
+        assert (twin.data, twin.label, twin.m, twin.v) == (0.5, "w", 0.1, 0.2)  # type: ignore[attr-defined]
+
+
+@given(st.sampled_from([math.inf, -math.inf, math.nan]))
+def test_numpy_and_python_non_finite_numbers_are_refused_alike(bad: float) -> None:
+    import numpy as np
+
+    x = Value(1.0)
+    for number in (bad, np.float64(bad), np.float32(bad)):
+        with pytest.raises(ValueError, match="finite"):
+            x + number
+        with pytest.raises(ValueError, match="finite"):
+            Value(number)

@@ -547,7 +547,12 @@ def test_micrograds_constructor_shape_makes_a_node_and_labels_must_be_strings() 
 def test_a_constant_on_the_left_stays_a_constant() -> None:
     Value = microgrid.engine.Value
     y = Value(4.0)
-    for made, op, const in [(1 - y, "rsub", 1.0), (2 / y, "rdiv", 2.0), (2**y, "rpow", 2.0), (5 % y, "rmod", 5.0)]:
+    for made, op, const in [
+        (1 - y, "rsub", 1.0),
+        (2 / y, "rdiv", 2.0),
+        (2**y, "rpow", 2.0),
+        (5 % y, "rmod", 5.0),
+    ]:
         assert (made.op, made.children, made.const) == (op, (y,), (const,))
     assert [g.data for g in microgrid.engine.grad(1 - y + 2 / y + 2**y, [y])] == [
         pytest.approx(-1 - 2 / 16 + 16 * math.log(2))
