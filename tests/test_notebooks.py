@@ -241,21 +241,7 @@ def test_committed_notebook_carries_the_outputs_of_a_full_run(name: str) -> None
         assert FULL_RUN_SHOWS[name] in printed(notebook), f"{name} was committed from a MICROGRID_FAST run"
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(
-            name,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="committed by the old writer (all text before all frames); its owner re-executes it",
-            ),
-        )
-        if name == "09_backprop_step_by_step"
-        else name
-        for name in sorted(SHOWS)
-    ],
-)
+@pytest.mark.parametrize("name", sorted(SHOWS))
 def test_committed_outputs_come_in_the_order_a_live_run_makes_them(
     name: str, fast_runs: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
