@@ -604,7 +604,7 @@ def register_operation(op: Operation) -> Callable[..., Value]:
     names = [op.method] if op.method else []
     names += list(op.operators)
     for attribute in names:
-        existing = getattr(Value, attribute, None)
+        existing = Value.__dict__.get(attribute)  # not getattr: that would compile a method not yet used
         if (
             existing is not None
             and getattr(existing, "operation", None) is not op
@@ -614,8 +614,27 @@ def register_operation(op: Operation) -> Callable[..., Value]:
     if op.name not in OPERATIONS:
         ops.add_operation(op)
     for attribute in names:
-        setattr(Value, attribute, _named(_method_of(op), op, attribute))
+        setattr(Value, attribute, _MadeOnFirstUse(op, attribute))
     return _named(_any_operands(op), op, op.name)
+
+
+class _MadeOnFirstUse:
+    """Value's method for an operation, made (and compiled) the first time it is looked up.
+
+    So ``import microgrid`` does not compile forty methods a program may never
+    use; after the first use the method itself takes this one's place.
+    """
+
+    __slots__ = ("operation", "attribute")
+
+    def __init__(self, operation: Operation, attribute: str) -> None:
+        self.operation = operation
+        self.attribute = attribute
+
+    def __get__(self, value: Value | None, owner: type | None = None) -> Any:
+        method = _named(_method_of(self.operation), self.operation, self.attribute)
+        setattr(Value, self.attribute, method)
+        return method if value is None else method.__get__(value, owner)
 
 
 # object's own special methods that a Value operation may replace (only __abs__ & co. come from nowhere)
