@@ -321,7 +321,13 @@ class Operation:
         defaults: default values of those constants, if any.
         domain: conditions on the operands (on floats); each failing one raises.
         sample: an interval per operand where random tests draw it: well inside
-            the domain, clear of kinks, and small enough not to overflow.
+            the domain, clear of kinks, and small enough not to overflow (one
+            interval for every operand of an operation of any arity). An interval
+            of positive numbers is drawn with either sign wherever the domain
+            holds throughout its mirror image (see ``microgrid.testing``). Empty
+            for an operation whose rule is by design not the derivative of its
+            forward (``detach``): finite differences cannot check it, so random
+            tests leave it out.
         method: the Value method that applies it (``x.exp()``), if any.
         operators: the Value special methods that apply it (``__add__``).
         symbol: how an expression writes it: an infix operator ("+"), or "-"
@@ -745,6 +751,7 @@ _FUNCTIONS = [
         "detach",
         lambda x: x,
         lambda out, x: (0.0,),  # no gradient flows through (JAX's stop_gradient)
+        sample=(),  # its rule is not its forward's derivative: finite differences cannot check it
         method="detach",
         doc="x, recorded so that no gradient flows back through it",
     ),

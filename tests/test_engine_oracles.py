@@ -1,250 +1,242 @@
-"""Every operation's value and derivatives, checked against independent oracles.
+"""Every operation's value and derivatives, checked against independent oracles, from the table.
 
-sympy differentiates each operation symbolically, mpmath numerically at 30
-digits; random graphs from ``expressions()`` are checked against sympy and
-PyTorch (float64). The engine's first derivatives come from two code paths,
-both checked: ``backward`` (rules on floats) and ``grad(create_graph=True)``
-(rules on Values), whose second derivatives are checked too.
+Each operation of ``microgrid.ops.OPERATIONS`` is applied as user code applies
+it (its method or operator) at points hypothesis draws over its sample domain
+(``microgrid.testing.operands``: both signs where the domain allows, off kinks),
+and compared at first and second order with sympy (its forward differentiated
+symbolically, exact), mpmath (numerically, 30 digits) and PyTorch float64 where
+installed. The oracles run the operation's own forward in their world of numbers
+(``microgrid.testing.worlds``): no second table of formulas to keep in step.
+The engine's first derivatives come from two code paths, both checked:
+``backward`` (rules on floats) and ``grad(create_graph=True)`` (rules on Values).
+Random graphs from ``expressions()`` are checked the same way, and the
+operations that promise stability (README, "Stable where it can be") are
+checked where they promise it.
 """
 
 from __future__ import annotations
 
 import math
-import operator
 from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple
+from typing import Any
 
 import mpmath
 import pytest
 import sympy
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
+from torch_oracle import needs_torch, torch
 
-from microgrid.engine import Value, grad, value_sum, weighted_sum
-from microgrid.testing import Expression, expressions, input_values
+from microgrid.engine import Value, grad
+from microgrid.ops import OPERATIONS, Operation
+from microgrid.testing import Expression, expressions, input_values, operands
+from microgrid.testing.calling import function_of
+from microgrid.testing.operations import drawable
+from microgrid.testing.oracles import (
+    Derivatives,
+    disagreements,
+    engine_derivatives,
+    mpmath_derivatives,
+    sympy_derivatives,
+    torch_derivatives,
+)
 
 # Agreement wanted: 1e-9 relative; near zero, 1e-12 absolute, a few thousand
 # ulps of the O(1) terms that cancel there (1 - tanh(x)**2 at large x, say).
 REL, ABS = 1e-9, 1e-12
 
-
-class Operation(NamedTuple):
-    engine: Callable[..., Value]
-    symbolic: Callable[..., Any]  # on sympy symbols
-    numeric: Callable[..., Any]  # on mpmath numbers
-    domains: tuple[st.SearchStrategy[float], ...]  # one per argument
+# Every operation finite differences can check: all but detach (see its own test).
+CHECKED = [name for name, op in OPERATIONS.items() if drawable(op)]
 
 
-def between(lo: float, hi: float) -> st.SearchStrategy[float]:
-    return st.floats(lo, hi)
+def split(op: Operation, point: tuple[float, ...]) -> tuple[list[float], tuple[float, ...]]:
+    """A point of ``operands(op)`` as (the Value operands' numbers, the constants)."""
+    count = len(point) - op.constants
+    return list(point[:count]), point[count:]
 
 
-def away_from_zero(largest: float) -> st.SearchStrategy[float]:
-    # kinks (relu, abs) and poles (1/x) are at 0; finite differences need room
-    return st.builds(operator.mul, st.floats(0.05, largest), st.sampled_from([1.0, -1.0]))
+def engine_form(op: Operation, constants: Sequence[float]) -> Callable[..., Value]:
+    """op on Value operands with its constants bound, applied as user code applies it."""
+    apply = function_of(op)
+    return lambda *xs: apply(*xs, *constants)
 
 
-def piecewise_linear(slope: float) -> tuple[Callable[[Any], Any], Callable[[Any], Any]]:
-    """(sympy, mpmath) forms of x if x > 0 else slope * x."""
-    return (
-        lambda x: sympy.Piecewise((x, x > 0), (slope * x, True)),
-        lambda x: x if x > 0 else slope * x,
-    )
+def world_form(
+    op: Operation, constants: Sequence[float], number: Callable[[float], Any]
+) -> Callable[..., Any]:
+    """op's own forward on another world's numbers, its constants made that world's numbers."""
+    exact = [number(c) for c in constants]
+    return lambda *xs: op.forward(*xs, *exact)
 
 
-def power(k: float, domain: st.SearchStrategy[float]) -> Operation:
-    exact = sympy.Rational(k)
-    return Operation(lambda x: x**k, lambda x: x**exact, lambda x: x ** mpmath.mpf(k), (domain,))
-
-
-def with_number(
-    op: Callable[[Any, Any], Any], c: float, domain: st.SearchStrategy[float], number_first: bool = False
-) -> Operation:
-    exact = sympy.Rational(c)
-
-    def bind(number: Any) -> Callable[[Any], Any]:
-        return (lambda x: op(number, x)) if number_first else (lambda x: op(x, number))
-
-    return Operation(bind(c), bind(exact), bind(mpmath.mpf(c)), (domain,))
-
-
-WIDE = between(-10.0, 10.0)
-POSITIVE = between(0.01, 100.0)
-
-OPERATIONS: dict[str, Operation] = {
-    "x + y": Operation(operator.add, operator.add, operator.add, (WIDE, WIDE)),
-    "x - y": Operation(operator.sub, operator.sub, operator.sub, (WIDE, WIDE)),
-    "x * y": Operation(operator.mul, operator.mul, operator.mul, (WIDE, WIDE)),
-    "x / y": Operation(operator.truediv, operator.truediv, operator.truediv, (WIDE, away_from_zero(10.0))),
-    "-x": Operation(operator.neg, operator.neg, operator.neg, (WIDE,)),
-    # a plain number operand takes other paths (a constant, or a leaf on the left)
-    "x + 2.5": with_number(operator.add, 2.5, WIDE),
-    "2.5 + x": with_number(operator.add, 2.5, WIDE, number_first=True),
-    "x - 2.5": with_number(operator.sub, 2.5, WIDE),
-    "2.5 - x": with_number(operator.sub, 2.5, WIDE, number_first=True),
-    "x * -1.5": with_number(operator.mul, -1.5, WIDE),
-    "-1.5 * x": with_number(operator.mul, -1.5, WIDE, number_first=True),
-    "x / 2.5": with_number(operator.truediv, 2.5, WIDE),
-    "2.5 / x": with_number(operator.truediv, 2.5, away_from_zero(10.0), number_first=True),
-    "x ** 2": power(2.0, WIDE),
-    "x ** 3": power(3.0, WIDE),
-    "x ** -1": power(-1.0, away_from_zero(10.0)),
-    "x ** -2": power(-2.0, away_from_zero(10.0)),
-    "x ** 0.5": power(0.5, POSITIVE),
-    "x ** 1.5": power(1.5, POSITIVE),
-    "x ** -0.5": power(-0.5, POSITIVE),
-    "x ** y": Operation(operator.pow, operator.pow, operator.pow, (between(0.05, 10.0), between(-3.0, 3.0))),
-    "2.5 ** x": Operation(
-        lambda x: 2.5**x, lambda x: sympy.Rational(5, 2) ** x, lambda x: mpmath.mpf(2.5) ** x, (WIDE,)
-    ),
-    "exp": Operation(Value.exp, sympy.exp, mpmath.exp, (between(-30.0, 30.0),)),
-    "log": Operation(Value.log, sympy.log, mpmath.log, (between(1e-3, 1e3),)),
-    "sqrt": Operation(Value.sqrt, sympy.sqrt, mpmath.sqrt, (POSITIVE,)),
-    "tanh": Operation(Value.tanh, sympy.tanh, mpmath.tanh, (between(-20.0, 20.0),)),
-    "sigmoid": Operation(
-        Value.sigmoid,
-        lambda x: 1 / (1 + sympy.exp(-x)),
-        lambda x: 1 / (1 + mpmath.exp(-x)),
-        (between(-30.0, 30.0),),
-    ),
-    "softplus": Operation(
-        Value.softplus,
-        lambda x: sympy.log(1 + sympy.exp(x)),
-        lambda x: mpmath.log(1 + mpmath.exp(x)),
-        (between(-30.0, 30.0),),
-    ),
-    "relu": Operation(Value.relu, *piecewise_linear(0.0), (away_from_zero(10.0),)),
-    "leaky_relu(0.2)": Operation(
-        lambda x: x.leaky_relu(0.2), *piecewise_linear(0.2), (away_from_zero(10.0),)
-    ),
-    "abs": Operation(Value.abs, sympy.Abs, mpmath.fabs, (away_from_zero(10.0),)),
-    "sin": Operation(Value.sin, sympy.sin, mpmath.sin, (WIDE,)),
-    "cos": Operation(Value.cos, sympy.cos, mpmath.cos, (WIDE,)),
-    "value_sum(x, y, z)": Operation(
-        lambda *xs: value_sum(xs), lambda *xs: sympy.Add(*xs), lambda *xs: mpmath.fsum(xs), (WIDE, WIDE, WIDE)
-    ),
-    "weighted_sum([w1, w2], [x1, x2], b)": Operation(
-        lambda w1, w2, x1, x2, b: weighted_sum([w1, w2], [x1, x2], b),
-        lambda w1, w2, x1, x2, b: w1 * x1 + w2 * x2 + b,
-        lambda w1, w2, x1, x2, b: w1 * x1 + w2 * x2 + b,
-        (WIDE,) * 5,
-    ),
-}
-
-
-class Derivatives(NamedTuple):
-    value: float
-    gradient: list[float]
-    hessian: list[list[float]]
-
-
-def engine_derivatives(f: Callable[..., Value], point: Sequence[float]) -> Derivatives:
-    """Value, gradient and Hessian of f at point, by the engine; gradients by both paths agree."""
+def checked_engine_derivatives(f: Callable[..., Value], point: Sequence[float]) -> Derivatives:
+    """The engine's derivatives, after checking that both of its first-order paths agree."""
+    found = engine_derivatives(f, point)
     leaves = [Value(x) for x in point]
-    out = f(*leaves)
-    out.backward()
-    first = grad(out, leaves, create_graph=True)
-    for leaf, d in zip(leaves, first):
-        assert_close(leaf.grad, d.data, "backward (float rules) vs grad(create_graph=True) (Value rules)")
-    hessian = [[d2.data for d2 in grad(d, leaves)] for d in first]
-    return Derivatives(out.data, [leaf.grad for leaf in leaves], hessian)
+    on_values = [d.data for d in grad(f(*leaves), leaves, create_graph=True)]
+    for a, b in zip(found.gradient, on_values):
+        assert math.isclose(a, b, rel_tol=REL, abs_tol=ABS), (
+            f"backward (rules on floats) {a!r} vs grad(create_graph=True) (rules on Values) {b!r}"
+        )
+    return found
 
 
-def sympy_derivatives(f: Callable[..., Any], point: Sequence[float]) -> Derivatives:
-    """Exact symbolic derivatives of f, evaluated at point to 30 digits."""
-    symbols = sympy.symbols(f"x0:{len(point)}", real=True)
-    at = {s: sympy.Rational(x) for s, x in zip(symbols, point)}  # the float's exact value
-
-    def evaluate(e: Any) -> float:
-        # numeric substitution: exact rational powers like (p/q) ** (r/s) would take ages
-        return float(sympy.N(e, 30, subs=at))
-
-    expr = f(*symbols)
-    first = [sympy.diff(expr, s) for s in symbols]
-    return Derivatives(
-        evaluate(expr),
-        [evaluate(d) for d in first],
-        [[evaluate(sympy.diff(d, s)) for s in symbols] for d in first],
-    )
+def assert_agree(engine: Derivatives, oracle: Derivatives, who: str) -> None:
+    wrong = [row for row in disagreements(engine, oracle, REL, ABS) if row[3]]
+    assert not wrong, "\n".join(f"{what}: engine {a!r}, {who} {b!r}" for what, a, b, _ in wrong)
 
 
-def mpmath_derivatives(f: Callable[..., Any], point: Sequence[float]) -> Derivatives:
-    """Numeric derivatives of f by mpmath.diff, at 30 significant digits."""
-    n = len(point)
-
-    def partial(*orders: int) -> float:
-        with mpmath.workdps(30):
-            return float(mpmath.diff(f, [mpmath.mpf(x) for x in point], orders))
-
-    def unit(*indices: int) -> list[int]:
-        return [sum(i == k for k in indices) for i in range(n)]
-
-    return Derivatives(
-        partial(*unit()),
-        [partial(*unit(i)) for i in range(n)],
-        [[partial(*unit(i, j)) for j in range(n)] for i in range(n)],
-    )
+# --- each operation alone ----------------------------------------------------------------
 
 
-def assert_close(actual: float, expected: float, what: str) -> None:
-    assert math.isclose(actual, expected, rel_tol=REL, abs_tol=ABS), (
-        f"{what}: engine {actual!r}, oracle {expected!r}"
-    )
-
-
-def assert_derivatives_match(engine: Derivatives, oracle: Derivatives) -> None:
-    assert_close(engine.value, oracle.value, "value")
-    for i, (a, b) in enumerate(zip(engine.gradient, oracle.gradient)):
-        assert_close(a, b, f"d out / d x{i}")
-    for i, (row, expected_row) in enumerate(zip(engine.hessian, oracle.hessian)):
-        for j, (a, b) in enumerate(zip(row, expected_row)):
-            assert_close(a, b, f"d2 out / d x{i} d x{j}")
-
-
-def points(op: Operation) -> st.SearchStrategy[tuple[float, ...]]:
-    return st.tuples(*op.domains)
-
-
-@pytest.mark.parametrize("name", OPERATIONS)
-@settings(max_examples=25, deadline=None)
+@pytest.mark.parametrize("name", CHECKED)
+@settings(max_examples=20, deadline=None)
 @given(data=st.data())
 def test_each_operation_value_and_first_and_second_derivatives_match_sympy(
     name: str, data: st.DataObject
 ) -> None:
     op = OPERATIONS[name]
-    point = data.draw(points(op), label="point")
-    assert_derivatives_match(engine_derivatives(op.engine, point), sympy_derivatives(op.symbolic, point))
+    values, constants = split(op, data.draw(operands(op), label="operands"))
+    engine = checked_engine_derivatives(engine_form(op, constants), values)
+    assert_agree(engine, sympy_derivatives(world_form(op, constants, sympy.Rational), values), "sympy")
 
 
-@pytest.mark.parametrize("name", OPERATIONS)
-@settings(max_examples=25, deadline=None)
+@pytest.mark.parametrize("name", CHECKED)
+@settings(max_examples=20, deadline=None)
 @given(data=st.data())
 def test_each_operation_value_and_first_and_second_derivatives_match_mpmath(
     name: str, data: st.DataObject
 ) -> None:
     op = OPERATIONS[name]
-    point = data.draw(points(op), label="point")
-    assert_derivatives_match(engine_derivatives(op.engine, point), mpmath_derivatives(op.numeric, point))
+    values, constants = split(op, data.draw(operands(op), label="operands"))
+    engine = checked_engine_derivatives(engine_form(op, constants), values)
+    assert_agree(engine, mpmath_derivatives(world_form(op, constants, mpmath.mpf), values), "mpmath")
 
 
-@pytest.mark.xfail(strict=True, reason="in progress: the oracle table is being derived from microgrid.ops")
-def test_the_oracle_table_covers_every_derivative_rule() -> None:
-    from microgrid.ops import OPERATIONS as RULES
+def symmetric(hessian: list[list[float]]) -> bool:
+    return all(
+        math.isclose(row[j], hessian[j][i], rel_tol=REL, abs_tol=ABS)
+        for i, row in enumerate(hessian)
+        for j in range(len(row))
+    )
 
-    used = set()
-    for op in OPERATIONS.values():
-        out = op.engine(*[Value(0.5) for _ in op.domains])
-        used.add(out.op)
-    assert used == set(RULES)
+
+@needs_torch
+@pytest.mark.parametrize("name", CHECKED)
+@settings(max_examples=20, deadline=None)
+@given(data=st.data())
+def test_each_operation_value_and_first_and_second_derivatives_match_torch_float64(
+    name: str, data: st.DataObject
+) -> None:
+    op = OPERATIONS[name]
+    values, constants = split(op, data.draw(operands(op), label="operands"))
+    engine = checked_engine_derivatives(engine_form(op, constants), values)
+    try:
+        oracle = torch_derivatives(world_form(op, constants, float), values)
+    except RuntimeError as error:  # torch has no derivative of remainder in its divisor
+        assert "not implemented" in str(error)
+        pytest.skip(f"torch cannot differentiate {name}: {error}")
+    # torch.pow masks d/da of a ** b at b == 0, so its mixed second derivative is 0 there
+    # (d/db d/da a ** b is 1 at a = 1): its Hessian is then not symmetric, and not an oracle
+    if symmetric(oracle.hessian):
+        assert_agree(engine, oracle, "torch")
+    else:
+        assert_agree(engine, oracle._replace(hessian=[]), "torch")
+
+
+def test_torch_pow_is_not_an_oracle_at_a_zero_exponent_and_the_engine_agrees_with_sympy() -> None:
+    # the one place the torch oracle is set aside: say why, with numbers
+    pow_ = OPERATIONS["pow"]
+    engine = engine_derivatives(engine_form(pow_, ()), [1.0, 0.0])
+    assert engine.hessian == [[0.0, 1.0], [1.0, 0.0]]
+    assert sympy_derivatives(pow_.forward, [1.0, 0.0]).hessian == [[0.0, 1.0], [1.0, 0.0]]
+    if torch is not None:
+        assert not symmetric(torch_derivatives(pow_.forward, [1.0, 0.0]).hessian)
+
+
+def test_the_oracle_tests_cover_every_derivative_rule() -> None:
+    # applied as user code applies them, the checked operations make a node of every op of the table
+    made = set()
+    for name in CHECKED:
+        op = OPERATIONS[name]
+        count = op.arity if op.arity is not None else 3
+        point = [sum(op.sample[min(i, len(op.sample) - 1)]) / 2.0 for i in range(count)]
+        values, constants = split(op, tuple(point))
+        made.add(engine_form(op, constants)(*[Value(x) for x in values]).op)
+    made.add(Value(1.0).detach().op)  # the operation finite differences cannot check: tested below
+    assert made == set(OPERATIONS)
+
+
+def test_detach_passes_the_value_and_stops_the_gradient_like_torch_detach() -> None:
+    x = Value(1.5)
+    y = x * x.detach()  # like torch: d/dx (x * stop(x)) = stop(x)
+    y.backward()
+    assert (y.data, x.grad) == (2.25, 1.5)
+    (second,) = grad(grad(x.detach() * x, x, create_graph=True)[0], x)
+    assert second.data == 0.0
+    if torch is not None:
+        t = torch.tensor(1.5, dtype=torch.float64, requires_grad=True)
+        (t * t.detach()).backward()
+        assert t.grad.item() == x.grad
 
 
 def test_a_small_expression_matches_sympy_at_a_concrete_point() -> None:
     # f(x, y) = x * log(y) + y ** 2 at (2, 3): f = 2 log 3 + 9, df/dx = log 3, df/dy = 2/3 + 6
-    engine = engine_derivatives(lambda x, y: x * y.log() + y**2, [2.0, 3.0])
+    engine = checked_engine_derivatives(lambda x, y: x * y.log() + y**2, [2.0, 3.0])
     assert engine.value == pytest.approx(2 * math.log(3) + 9, rel=1e-15)
     assert engine.gradient == pytest.approx([math.log(3), 2 / 3 + 6], rel=1e-15)
     assert engine.hessian[0] == pytest.approx([0.0, 1 / 3], rel=1e-15)
     assert engine.hessian[1] == pytest.approx([1 / 3, -2 / 9 + 2], rel=1e-15)
+
+
+# --- stable where it can be ------------------------------------------------------------------
+
+# Where each operation promises to stay finite with correct derivatives: the README's
+# "Stable where it can be" (tanh, sigmoid, softplus for any input, +-1000 included) and
+# the table's own words ("without overflow", the rules "factored: exact near +-1").
+STAYS_FINITE: dict[str, list[tuple[float, ...]]] = {
+    "tanh": [(-1000.0,), (-30.0,), (30.0,), (1000.0,)],
+    "sigmoid": [(-1000.0,), (-40.0,), (40.0,), (1000.0,)],
+    "softplus": [(-1000.0,), (-40.0,), (40.0,), (1000.0,)],
+    "expm1": [(-800.0,)],
+    "hypot": [(3e200, 4e200), (3e-200, 4e-200)],
+    "atan2": [(3e200, 4e200), (-3e200, -4e200)],
+    "asinh": [(1e200,), (-1e200,)],
+    "asin": [(1.0 - 2.0**-30,), (-1.0 + 2.0**-30,)],
+    "acos": [(1.0 - 2.0**-30,)],
+    "atanh": [(1.0 - 2.0**-30,)],
+}
+# "exact for small x": the value and its derivatives to a relative 1e-12, however small
+EXACT_NEAR_ZERO: dict[str, list[float]] = {
+    "expm1": [1e-12, -3e-9],
+    "log1p": [1e-12, -3e-9],
+    "asinh": [1e-12],
+    "sinh": [1e-12],
+}
+
+
+@pytest.mark.parametrize(
+    ("name", "point"), [(name, point) for name, points in STAYS_FINITE.items() for point in points]
+)
+def test_operations_stay_finite_with_correct_derivatives_where_they_promise(
+    name: str, point: tuple[float, ...]
+) -> None:
+    op = OPERATIONS[name]
+    engine = checked_engine_derivatives(engine_form(op, ()), list(point))
+    numbers = [engine.value, *engine.gradient, *(d for row in engine.hessian for d in row)]
+    assert all(math.isfinite(x) for x in numbers)
+    assert_agree(engine, mpmath_derivatives(world_form(op, (), mpmath.mpf), list(point)), "mpmath")
+
+
+@pytest.mark.parametrize(
+    ("name", "x"), [(name, x) for name, points in EXACT_NEAR_ZERO.items() for x in points]
+)
+def test_operations_exact_for_small_inputs_are_exact_there(name: str, x: float) -> None:
+    op = OPERATIONS[name]
+    engine = checked_engine_derivatives(engine_form(op, ()), [x])
+    oracle = mpmath_derivatives(world_form(op, (), mpmath.mpf), [x])
+    for what, a, b, _ in disagreements(engine, oracle, REL, ABS):
+        assert math.isclose(a, b, rel_tol=1e-12, abs_tol=1e-300), f"{name}({x}): {what}: {a!r} vs {b!r}"
 
 
 # --- random graphs -----------------------------------------------------------------------
@@ -253,10 +245,8 @@ def test_a_small_expression_matches_sympy_at_a_concrete_point() -> None:
 def expression_derivatives(expr: Expression, inputs: list[Value], second_order: bool) -> Derivatives:
     point = [x.data for x in inputs]
     if second_order:
-        return engine_derivatives(expr, point)
-    out = expr(*inputs)
-    out.backward()
-    return Derivatives(out.data, [x.grad for x in inputs], [])
+        return checked_engine_derivatives(expr, point)
+    return engine_derivatives(expr, point, second_order=False)
 
 
 @settings(max_examples=40, deadline=None)
@@ -264,8 +254,8 @@ def expression_derivatives(expr: Expression, inputs: list[Value], second_order: 
 def test_random_graphs_gradients_match_sympy(expr: Expression, data: st.DataObject) -> None:
     inputs = data.draw(input_values(expr.n_inputs), label="inputs")
     engine = expression_derivatives(expr, inputs, second_order=False)
-    oracle = sympy_derivatives(lambda *s: expr.to_sympy(s), [x.data for x in inputs])
-    assert_derivatives_match(engine, oracle._replace(hessian=[]))
+    oracle = sympy_derivatives(lambda *s: expr.to_sympy(s), [x.data for x in inputs], second_order=False)
+    assert_agree(engine, oracle, "sympy")
 
 
 @settings(max_examples=15, deadline=None)
@@ -273,25 +263,19 @@ def test_random_graphs_gradients_match_sympy(expr: Expression, data: st.DataObje
 def test_random_graphs_hessians_match_sympy(expr: Expression, data: st.DataObject) -> None:
     inputs = data.draw(input_values(expr.n_inputs), label="inputs")
     engine = expression_derivatives(expr, inputs, second_order=True)
-    assert_derivatives_match(engine, sympy_derivatives(lambda *s: expr.to_sympy(s), [x.data for x in inputs]))
+    assert_agree(engine, sympy_derivatives(lambda *s: expr.to_sympy(s), [x.data for x in inputs]), "sympy")
 
 
-def torch_derivatives(expr: Expression, point: Sequence[float]) -> Derivatives:
-    torch = pytest.importorskip("torch")
-    leaves = [torch.tensor(x, dtype=torch.float64, requires_grad=True) for x in point]
-    out = expr.to_torch(leaves)
-    first = torch.autograd.grad(out, leaves, create_graph=True, allow_unused=True)
-    first = [d if d is not None else torch.zeros((), dtype=torch.float64) for d in first]
-
-    def second(d: Any) -> list[float]:
-        if not d.requires_grad:  # d is constant: its derivatives are 0
-            return [0.0] * len(leaves)
-        row = torch.autograd.grad(d, leaves, retain_graph=True, allow_unused=True)
-        return [0.0 if r is None else r.item() for r in row]
-
-    return Derivatives(out.item(), [d.item() for d in first], [second(d) for d in first])
+@settings(max_examples=25, deadline=None)
+@given(expressions(max_ops=4), st.data())
+def test_random_graphs_hessians_match_mpmath(expr: Expression, data: st.DataObject) -> None:
+    inputs = data.draw(input_values(expr.n_inputs), label="inputs")
+    engine = expression_derivatives(expr, inputs, second_order=True)
+    oracle = mpmath_derivatives(lambda *m: expr.to_mpmath(m), [x.data for x in inputs])
+    assert_agree(engine, oracle, "mpmath")
 
 
+@needs_torch
 @settings(max_examples=60, deadline=None)
 @given(expressions(), st.data())
 def test_random_graphs_first_and_second_derivatives_match_torch_float64(
@@ -299,4 +283,9 @@ def test_random_graphs_first_and_second_derivatives_match_torch_float64(
 ) -> None:
     inputs = data.draw(input_values(expr.n_inputs), label="inputs")
     engine = expression_derivatives(expr, inputs, second_order=True)
-    assert_derivatives_match(engine, torch_derivatives(expr, [x.data for x in inputs]))
+    try:
+        oracle = torch_derivatives(lambda *t: expr.to_torch(t), [x.data for x in inputs])
+    except RuntimeError as error:  # a remainder by a Value: torch cannot differentiate it
+        assert "not implemented" in str(error)
+        assume(False)  # sympy and mpmath check those graphs
+    assert_agree(engine, oracle if symmetric(oracle.hessian) else oracle._replace(hessian=[]), "torch")
