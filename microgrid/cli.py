@@ -529,12 +529,10 @@ def _add_draw(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         "An expression that starts with - goes after --, options first: "
         'microgrid draw -o neg.svg -- "-x*y" x=1 y=2',
     )
-    draw.add_argument(
-        "expression",
-        metavar="EXPRESSION",
-        help="numbers, variables, + - * / **, unary minus, parentheses and the functions "
-        "exp log tanh sigmoid relu leaky_relu softplus sqrt abs sin cos",
-    )
+    from microgrid import expression
+
+    # the table's grammar; argparse reads % in a help as a format, so it is doubled
+    draw.add_argument("expression", metavar="EXPRESSION", help=expression.grammar().replace("%", "%%"))
     draw.add_argument("values", metavar="NAME=VALUE", nargs="*", help="a value for each variable")
     draw.add_argument(
         "-o",

@@ -1,60 +1,94 @@
 """A small, safe expression language for ``microgrid draw``: ``tanh(w*x + b)``.
 
-Numbers, variables, ``+ - * / **``, unary minus, parentheses, and the engine's
-functions by name. Text is parsed with Python's ``ast`` and then checked against
-an explicit allow-list of node types; nothing is ever passed to ``eval``, and
-anything else (attribute access, other names called, strings, subscripts,
-lambdas, ...) is refused with a message that quotes the offending part and its
-column. Evaluation builds a graph of Values, one per variable, labelled by name.
+Numbers, variables, parentheses, and what the table of operations
+(``microgrid.ops``) offers: its operators (``+ - * / % **`` and unary minus)
+and its functions by name, with their constant arguments (``leaky_relu(x,
+0.1)``) and second operands (``atan2(y, x)``). The grammar is read from the
+table when an expression is parsed, so an operation registered with a method
+can be called by name at once. Text is parsed with Python's ``ast`` and then
+checked against an explicit allow-list of node types; nothing is ever passed to
+``eval``, and anything else (attribute access, other names called, strings,
+subscripts, lambdas, ...) is refused with a message that quotes the offending
+part and its column. Evaluation builds a graph of Values, one per variable,
+labelled by name.
 """
 
 from __future__ import annotations
 
 import ast
 import math
+import operator
 import re
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from microgrid.engine import Value
+from microgrid.ops import OPERATIONS, Operation
 
-# The engine's functions, by the name used in expressions: name -> how to apply
-# it to its Value argument and its (optional) constant arguments.
-FUNCTIONS: dict[str, Callable[..., Value]] = {
-    "exp": Value.exp,
-    "log": Value.log,
-    "tanh": Value.tanh,
-    "sigmoid": Value.sigmoid,
-    "relu": Value.relu,
-    "leaky_relu": Value.leaky_relu,
-    "softplus": Value.softplus,
-    "sqrt": Value.sqrt,
-    "abs": Value.abs,
-    "sin": Value.sin,
-    "cos": Value.cos,
+# Python's operators as ast writes them: (symbol, the function that applies it,
+# dispatching to Value's special methods on either side). Which of them an
+# expression may use is the table's to say (see ``operators``).
+_BINARY_SYNTAX: dict[type[ast.operator], tuple[str, Callable[[Any, Any], Any]]] = {
+    ast.Add: ("+", operator.add),
+    ast.Sub: ("-", operator.sub),
+    ast.Mult: ("*", operator.mul),
+    ast.Div: ("/", operator.truediv),
+    ast.Mod: ("%", operator.mod),
+    ast.Pow: ("**", operator.pow),
+    ast.FloorDiv: ("//", operator.floordiv),
+    ast.MatMult: ("@", operator.matmul),
+    ast.LShift: ("<<", operator.lshift),
+    ast.RShift: (">>", operator.rshift),
+    ast.BitOr: ("|", operator.or_),
+    ast.BitXor: ("^", operator.xor),
+    ast.BitAnd: ("&", operator.and_),
 }
-_CONSTANT_ARGUMENTS = {"leaky_relu": 1}  # leaky_relu(x, 0.1): the slope, a number
+_UNARY_SYNTAX: dict[type[ast.unaryop], tuple[str, Callable[[Any], Any]]] = {
+    ast.USub: ("-", operator.neg),
+    ast.UAdd: ("+", lambda x: x),  # +x is x (a Value has no __pos__)
+    ast.Not: ("not", operator.not_),
+    ast.Invert: ("~", operator.invert),
+}
 
-_OPERATORS: dict[type[ast.operator], Callable[[Value, Value | float], Value]] = {
-    ast.Add: lambda a, b: a + b,
-    ast.Sub: lambda a, b: a - b,
-    ast.Mult: lambda a, b: a * b,
-    ast.Div: lambda a, b: a / b,
-    ast.Pow: lambda a, b: a**b,
-}
-_OPERATOR_SYMBOLS = {
-    ast.FloorDiv: "//",
-    ast.Mod: "%",
-    ast.MatMult: "@",
-    ast.LShift: "<<",
-    ast.RShift: ">>",
-    ast.BitOr: "|",
-    ast.BitXor: "^",
-    ast.BitAnd: "&",
-    ast.Not: "not",
-    ast.Invert: "~",
-}
+
+def functions() -> dict[str, Operation]:
+    """The functions an expression may call, by name: every operation of the table with a Value method."""
+    return {op.method: op for op in OPERATIONS.values() if op.method and op.arity is not None}
+
+
+def operators() -> tuple[list[str], list[str]]:
+    """The symbols of the table's infix operators and of its prefix ones: (["+", "-", ...], ["-"])."""
+    infix = [op.symbol for op in OPERATIONS.values() if op.symbol and op.arity == 2]
+    prefix = [op.symbol for op in OPERATIONS.values() if op.symbol and op.arity == 1]
+    return infix, prefix
+
+
+def signature(op: Operation) -> str:
+    """How an expression calls ``op``: ``exp(x)``, ``atan2(x, y)``, ``leaky_relu(x, number=0.01)``."""
+    assert op.arity is not None
+    operands = ["x", "y", "z", "w"][: op.arity - op.constants]
+    optional = len(op.defaults)
+    constants = [
+        "number" if i < op.constants - optional else f"number={op.defaults[i - op.constants + optional]!r}"
+        for i in range(op.constants)
+    ]
+    return f"{op.method}({', '.join([*operands, *constants])})"
+
+
+def grammar() -> str:
+    """The language in one sentence, from the table: for error messages and ``microgrid draw --help``."""
+    infix, prefix = operators()
+    unary = sorted(name for name, op in functions().items() if op.arity == 1)
+    others = sorted(signature(op) for op in functions().values() if op.arity != 1)
+    unary_minus = "unary minus, " if "-" in prefix else ""
+    return (
+        f"numbers, variables, {' '.join(infix)}, {unary_minus}parentheses, the functions of one "
+        f"operand {', '.join(unary)}, and {', '.join(others)}"
+    )
+
+
 _DESCRIPTIONS = {
     ast.Attribute: "attribute access",
     ast.Subscript: "indexing",
@@ -79,9 +113,6 @@ _DESCRIPTIONS = {
     ast.Slice: "a slice",
 }
 _COMMENT_OR_LINE_BREAK = re.compile(r"#|\\|[^\S \t]")  # a backslash continues a line
-_GRAMMAR = "numbers, variables, + - * / **, unary minus, parentheses and the functions " + ", ".join(
-    sorted(FUNCTIONS)
-)
 
 
 class ExpressionError(ValueError):
@@ -168,6 +199,8 @@ def parse(text: str) -> Expression:
     try:
         tree = ast.parse(text, mode="eval")
     except SyntaxError as error:
+        if "Exceeds the limit" in error.msg:  # Python reads at most 4300 digits of an int
+            raise ExpressionError("numbers must be finite floats; one has thousands of digits") from None
         start = (error.offset or 1) - 1
         raise ExpressionError(f"not a valid expression ({error.msg})", text, start, start + 1) from None
     except (RecursionError, MemoryError):  # what CPython's parser raises past its depth limit
@@ -200,7 +233,7 @@ def parse_assignments(items: Sequence[str]) -> dict[str, float]:
             raise ExpressionError(f"expected NAME=NUMBER, got {item!r}")
         if not name.isidentifier():
             raise ExpressionError(f"{name!r} is not a variable name (in {item!r})")
-        if name in FUNCTIONS:
+        if name in functions():
             raise ExpressionError(f"{name!r} is a function, not a variable (in {item!r})")
         if name in values:
             raise ExpressionError(f"{name} is given twice ({name}={values[name]!r} and {item!r})")
@@ -228,21 +261,23 @@ def _check(node: ast.AST, text: str) -> None:
             raise refuse(f"only numbers are allowed as constants, not a {type(node.value).__name__}")
         _finite(node.value, refuse)
     elif isinstance(node, ast.Name):
-        if node.id in FUNCTIONS:
-            raise refuse(f"{node.id} is a function: call it, as in {node.id}(x)")
+        if node.id in functions():
+            raise refuse(f"{node.id} is a function: call it, as in {signature(functions()[node.id])}")
     elif isinstance(node, ast.BinOp):
-        if type(node.op) not in _OPERATORS:
-            symbol = _OPERATOR_SYMBOLS.get(type(node.op), type(node.op).__name__)
-            raise refuse(f"the operator {symbol} is not allowed (allowed: + - * / **)")
+        infix, _ = operators()
+        symbol = _BINARY_SYNTAX[type(node.op)][0]
+        if symbol not in infix:
+            raise refuse(f"the operator {symbol} is not allowed (allowed: {' '.join(infix)})")
     elif isinstance(node, ast.UnaryOp):
-        if not isinstance(node.op, (ast.USub, ast.UAdd)):
-            symbol = _OPERATOR_SYMBOLS.get(type(node.op), type(node.op).__name__)
-            raise refuse(f"the operator {symbol} is not allowed (allowed: unary -)")
+        _, prefix = operators()
+        symbol = _UNARY_SYNTAX[type(node.op)][0]
+        if symbol not in prefix and symbol != "+":  # +x is x
+            raise refuse(f"the operator {symbol} is not allowed (allowed: unary {' '.join(prefix)})")
     elif isinstance(node, ast.Call):
         _check_call(node, refuse)
     else:
         description = _DESCRIPTIONS.get(type(node), type(node).__name__)
-        raise refuse(f"{description} is not allowed (allowed: {_GRAMMAR})")
+        raise refuse(f"{description} is not allowed (allowed: {grammar()})")
 
 
 def _check_call(node: ast.Call, refuse: Callable[..., ExpressionError]) -> None:
@@ -250,17 +285,22 @@ def _check_call(node: ast.Call, refuse: Callable[..., ExpressionError]) -> None:
         description = _DESCRIPTIONS.get(type(node.func), "this")
         raise refuse(f"only functions called by name can be called, not {description}", node.func)
     name = node.func.id
-    if name not in FUNCTIONS:
-        raise refuse(f"unknown function {name} (allowed: {', '.join(sorted(FUNCTIONS))})", node.func)
+    op = functions().get(name)
+    if op is None:
+        raise refuse(f"unknown function {name} (allowed: {', '.join(sorted(functions()))})", node.func)
+    assert op.arity is not None  # functions() keeps operations of a fixed arity
     if node.keywords:
         raise refuse(f"{name}() takes no keyword arguments", node.keywords[0])
-    constants = _CONSTANT_ARGUMENTS.get(name, 0)
-    if not 1 <= len(node.args) <= 1 + constants:
-        takes = "one argument" if not constants else f"one argument and up to {constants} number"
-        raise refuse(f"{name}() takes {takes}, got {len(node.args)}")
-    for argument in node.args[1:]:
-        if _number(argument) is None:
-            raise refuse(f"the extra arguments of {name}() must be numbers", argument)
+    least, most = op.arity - len(op.defaults), op.arity
+    if not least <= len(node.args) <= most:
+        takes = f"{least} argument{'s' * (least != 1)}" if least == most else f"{least} to {most} arguments"
+        raise refuse(f"{name}() takes {takes}, as in {signature(op)}; got {len(node.args)}")
+    for argument in node.args[op.arity - op.constants :]:  # a constant: a number, written as one
+        if not _is_number(argument):
+            raise refuse(
+                f"the argument of {name}() in this place must be a number, as in {signature(op)}", argument
+            )
+        _finite(_literal(argument), lambda problem, where=argument: refuse(problem, where))
 
 
 def _finite(value: float, refuse: Callable[..., ExpressionError]) -> None:
@@ -311,41 +351,47 @@ def _postorder(root: ast.AST) -> list[ast.AST]:
     return order
 
 
-def _number(node: ast.AST) -> float | None:
-    """The value of a number literal, signed or not (``2``, ``-0.5``); None for anything else."""
-    sign = 1.0
-    while isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+def _literal(node: ast.AST) -> int | float:
+    """The value of a checked number literal, signed or not (``2``, ``-0.5``), exactly as written."""
+    sign = 1
+    while isinstance(node, ast.UnaryOp):
         sign = -sign if isinstance(node.op, ast.USub) else sign
         node = node.operand
-    if (
+    assert isinstance(node, ast.Constant) and isinstance(node.value, (int, float))
+    return sign * node.value
+
+
+def _is_number(node: ast.AST) -> bool:
+    """True for a number literal, signed or not."""
+    while isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        node = node.operand
+    return (
         isinstance(node, ast.Constant)
         and isinstance(node.value, (int, float))
         and not isinstance(node.value, bool)
-    ):
-        return sign * float(node.value)
-    return None
+    )
 
 
 def _apply(node: ast.AST, results: dict[ast.AST, Value | float], leaves: dict[str, Value]) -> Value | float:
     """The value of one checked node, from its children's values (plain floats stay floats)."""
-    number = _number(node)
-    if number is not None:
-        return number  # kept a float: ``x ** 2`` and ``2 * x`` fold it into the operation
+    if _is_number(node):
+        return float(_literal(node))  # kept a float: ``x ** 2`` and ``2 * x`` fold it into the operation
     if isinstance(node, ast.Name):
         return leaves[node.id]
     if isinstance(node, ast.UnaryOp):
-        operand = results[node.operand]
-        return -operand if isinstance(node.op, ast.USub) else operand
+        negated: Value | float = _UNARY_SYNTAX[type(node.op)][1](results[node.operand])
+        return negated
     if isinstance(node, ast.BinOp):
         left, right = results[node.left], results[node.right]
         if not isinstance(left, Value) and not isinstance(right, Value):
             left = Value(left)  # 2 * 3 is drawn too, and float ** float is never complex
-        return _OPERATORS[type(node.op)](left, right)  # type: ignore[arg-type]
+        combined: Value | float = _BINARY_SYNTAX[type(node.op)][1](left, right)
+        return combined
     if isinstance(node, ast.Call):
         assert isinstance(node.func, ast.Name)  # checked by parse
-        argument = results[node.args[0]]
-        value = argument if isinstance(argument, Value) else Value(argument)
-        return FUNCTIONS[node.func.id](value, *(results[a] for a in node.args[1:]))
+        first, *rest = (results[a] for a in node.args)
+        method = getattr(Value, functions()[node.func.id].method)
+        return method(first if isinstance(first, Value) else Value(first), *rest)  # type: ignore[no-any-return]
     raise AssertionError(f"unchecked node {ast.dump(node)}")  # parse refuses everything else
 
 

@@ -95,6 +95,8 @@ def test_hostile_expressions_are_refused_with_exit_2_and_run_nothing(
         (["x", "x=1", "x=2"], 2, "x is given twice"),
         (["x", "x=two"], 2, "the value of x must be a number, got 'two'"),
         (["x +", "x=1"], 2, "not a valid expression"),
+        (["leaky_relu(x, " + "9" * 300 + "9" * 10 + ")", "x=-1"], 2, "numbers must be finite floats"),
+        (["leaky_relu(x, " + "9" * 5000 + ")", "x=-1"], 2, "one has thousands of digits"),
         (["log(x)", "x=0"], 1, "log(0.0) is undefined: non-positive input; in `log(x)`"),
         (["1 / (x - 1)", "x=1"], 1, "division by zero"),
         (["exp(x)", "x=1000"], 1, "overflows a float"),
@@ -167,3 +169,13 @@ def test_html_writes_the_explorer_page(tmp_path: Path) -> None:
     assert run.returncode == 0 and (tmp_path / "g.svg").exists() and (tmp_path / "p.html").exists()
     run = draw("x", "x=1", "--html", "page.txt", cwd=tmp_path)
     assert run.returncode == 2 and "the page's name must end in .html" in run.stderr
+
+
+def test_help_describes_the_expressions_the_table_allows(tmp_path: Path) -> None:
+    from microgrid.expression import functions
+
+    run = draw("--help", cwd=tmp_path)
+    assert run.returncode == 0
+    text = " ".join(run.stdout.split())  # argparse wraps lines
+    assert "+ - * / % **" in text and "atan2(x, y)" in text and "leaky_relu(x, number=0.01)" in text
+    assert all(name in text for name in functions())

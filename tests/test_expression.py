@@ -1,4 +1,4 @@
-"""microgrid.expression: the grammar draws, anything outside it is refused unrun."""
+"""microgrid.expression: the grammar (read from the table of operations) draws, anything else is refused unrun."""
 
 from __future__ import annotations
 
@@ -13,8 +13,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from microgrid.engine import Value
-from microgrid.expression import FUNCTIONS, EvaluationError, ExpressionError, parse, parse_assignments
+from microgrid.engine import Value, register_operation
+from microgrid.expression import (
+    EvaluationError,
+    ExpressionError,
+    functions,
+    grammar,
+    parse,
+    parse_assignments,
+)
+from microgrid.ops import OPERATIONS, Operation
 
 Env = dict[str, Value]
 Built = tuple[str, Callable[[Env], Value | float]]
@@ -37,6 +45,55 @@ def test_number_operands_fold_into_the_operation() -> None:
     assert parse("leaky_relu(x, 0.1)").evaluate({"x": -2.0})[0].data == pytest.approx(-0.2)
 
 
+def test_operators_make_the_tables_nodes_whichever_side_the_number_is_on() -> None:
+    cases = {
+        "x % 0.75": ("%", 2.5 % 0.75),
+        "2 % x": ("rmod", 2 % 2.5),
+        "2 - x": ("rsub", -0.5),
+        "2 ** x": ("rpow", 2**2.5),
+        "x ** y": ("pow", 2.5**1.5),
+        "x ** 2": ("**", 6.25),
+        "-x": ("neg", -2.5),
+        "+x": ("", 2.5),  # x itself
+    }
+    for text, (op, value) in cases.items():
+        expression = parse(text)
+        y, _ = expression.evaluate({"x": 2.5, "y": 1.5} if "y" in expression.variables else {"x": 2.5})
+        assert (y.op, y.data) == (op, pytest.approx(value, rel=1e-15)), text
+
+
+def test_functions_of_two_operands_and_constants_take_numbers_where_the_table_allows() -> None:
+    y, leaves = parse("atan2(y, 2) + hypot(3, x) + maximum(x, y) + minimum(-1, x)").evaluate(
+        {"x": 4.0, "y": 1.0}
+    )
+    assert y.data == pytest.approx(math.atan2(1.0, 2.0) + 5.0 + 4.0 - 1.0, rel=1e-15)
+    assert parse("leaky_relu(x)").evaluate({"x": -2.0})[0].data == pytest.approx(-0.02)  # the default slope
+    slope = parse("leaky_relu(x, -0.5)").evaluate({"x": -2.0})[0]
+    assert (slope.data, slope.const) == (1.0, (-0.5,))
+
+
+def test_the_grammar_names_every_operator_and_function_of_the_table() -> None:
+    text = grammar()
+    assert "+ - * / % **" in text and "unary minus" in text
+    for name, op in functions().items():
+        assert (f"{name}(x" if op.arity != 1 else name) in text
+    assert {"exp", "tan", "log1p", "sign", "atan2", "hypot", "maximum", "leaky_relu"} <= set(functions())
+    assert "leaky_relu(x, number=0.01)" in text and "atan2(x, y)" in text
+
+
+def test_an_operation_registered_with_a_method_can_be_called_by_name_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    cube = Operation("cube", lambda x: x * x * x, lambda out, x: (3.0 * x * x,), method="cube")
+    monkeypatch.setitem(OPERATIONS, "cube", cube)
+    monkeypatch.setattr(Value, "cube", None, raising=False)  # taken away again after the test
+    register_operation(cube)
+    y, leaves = parse("cube(x) + 1").evaluate({"x": 2.0})
+    y.backward()
+    assert (y.data, leaves["x"].grad) == (9.0, 12.0)
+    assert "cube" in grammar()
+
+
 @pytest.mark.parametrize(
     ("text", "problem", "fragment", "column"),
     [
@@ -48,7 +105,11 @@ def test_number_operands_fold_into_the_operation() -> None:
         ("[x for x in y]", "a comprehension is not allowed", "[x for x in y]", 1),
         ("x // 2", "the operator // is not allowed", "x // 2", 1),
         ("exp + 1", "exp is a function", "exp", 1),
-        ("tanh(x, 2)", "tanh() takes one argument, got 2", "tanh(x, 2)", 1),
+        ("tanh(x, 2)", "tanh() takes 1 argument, as in tanh(x); got 2", "tanh(x, 2)", 1),
+        ("atan2(x)", "atan2() takes 2 arguments, as in atan2(x, y); got 1", "atan2(x)", 1),
+        ("leaky_relu(x, y)", "must be a number, as in leaky_relu(x, number=0.01)", "y", 15),
+        ("leaky_relu(x, 1e999)", "numbers must be finite", "1e999", 15),
+        ("leaky_relu(x, " + "9" * 310 + ")", "this one is too large", "9" * 310, 15),
         ("sin(x=1)", "sin() takes no keyword arguments", "x=1", 5),
         ("x + 'a'", "only numbers are allowed as constants, not a str", "'a'", 5),
         ("1e999 * x", "numbers must be finite", "1e999", 1),
@@ -141,8 +202,15 @@ def test_assignments_parse_and_each_problem_has_its_own_message() -> None:
 # --- hypothesis: every expression of the grammar evaluates like the engine ---
 
 VARIABLES = ("x", "y", "z")
-OPERATORS = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv}
-UNARY = sorted(set(FUNCTIONS) - {"leaky_relu"})
+OPERATORS = {
+    "+": operator.add,
+    "-": operator.sub,
+    "*": operator.mul,
+    "/": operator.truediv,
+    "%": operator.mod,
+}
+UNARY = sorted(name for name, op in functions().items() if op.arity == 1)
+BINARY = sorted(name for name, op in functions().items() if op.arity == 2 and not op.constants)
 
 
 def leaf() -> st.SearchStrategy[Built]:
@@ -179,9 +247,25 @@ def extend(children: st.SearchStrategy[Built]) -> st.SearchStrategy[Built]:
 
         return f"{a[0]} ** {k}", run
 
+    def call2(name: str, a: Built, b: Built) -> Built:
+        def run(env: Env) -> Value:
+            first, second = a[1](env), b[1](env)
+            return getattr(first if isinstance(first, Value) else Value(first), name)(second)  # type: ignore[no-any-return]
+
+        return f"{name}({a[0]}, {b[0]})", run
+
+    def leaky(a: Built, slope: float) -> Built:
+        def run(env: Env) -> Value:
+            value = a[1](env)
+            return (value if isinstance(value, Value) else Value(value)).leaky_relu(slope)
+
+        return f"leaky_relu({a[0]}, {slope!r})", run
+
     return st.one_of(
-        *(binary(op) for op in "+-*/"),
+        *(binary(op) for op in OPERATORS),
         st.builds(call, st.sampled_from(UNARY), children),
+        st.builds(call2, st.sampled_from(BINARY), children, children),
+        st.builds(leaky, children, st.sampled_from([0.01, 0.2, 1.5])),
         st.builds(power, children.map(lambda c: (f"({c[0]})", c[1])), st.integers(-2, 3)),
         children.map(lambda c: (f"-({c[0]})", lambda env, c=c: -c[1](env))),
     )
@@ -224,7 +308,7 @@ def test_any_expression_of_the_grammar_evaluates_like_the_engine(
 # --- hypothesis: anything outside the grammar is refused ---------------------
 
 names = st.from_regex(r"[a-z_][a-z0-9_]{0,8}", fullmatch=True).filter(
-    lambda n: n not in FUNCTIONS and not keyword.iskeyword(n)
+    lambda n: n not in functions() and not keyword.iskeyword(n)
 )
 hostile = st.one_of(
     names.map(lambda n: f"{n}(x)"),
@@ -235,7 +319,7 @@ hostile = st.one_of(
     names.map(lambda n: f"[{n} for {n} in x]"),
     names.map(lambda n: f"{{{n}: 1 for {n} in x}}"),
     names.map(lambda n: f"'{n}'"),
-    st.sampled_from(["x < 1", "x and y", "x if y else z", "x % 2", "~x", "(x, y)", "f'{x}'", "(y := 2)"]),
+    st.sampled_from(["x < 1", "x and y", "x if y else z", "x // 2", "~x", "(x, y)", "f'{x}'", "(y := 2)"]),
 )
 
 
