@@ -17,7 +17,8 @@ imports)::
     def test_gradients_match_finite_differences(expr, data):
         assert gradcheck(expr, data.draw(input_values(expr.n_inputs)))
 
-A failing example is printed as a little program (``print(expr)``).
+hypothesis prints a failing example as ``Expression(n_inputs=..., steps=(...))``,
+which rebuilds it; ``print(expr)`` shows it as a little program.
 
 The rooms: ``gradient_checks`` (the checks and the rule to blame), ``operations``
 (one operation: where to draw its operands, ``check_operation``),

@@ -240,14 +240,12 @@ def expressions(
         names = (
             list(operations) if operations is not None else [k for k, v in OPERATIONS.items() if drawable(v)]
         )
-        # the operations in a random order, each drawn once before any twice: few examples cover the table
-        order = draw(st.permutations(names))
         builder = _Builder(n, lambda options: options[draw(_index_below(len(options)))])
         wanted = draw(st.integers(1, max_ops))
-        for k in range(4 * wanted):  # an operation that fits nowhere gives way to the next
+        for _ in range(4 * wanted):  # an operation that fits nowhere gives way to another
             if len(builder.drawn) == wanted:
                 break
-            builder.add_step(OPERATIONS[order[k % len(order)]])
+            builder.add_step(OPERATIONS[builder.choose(names)])
         return builder.finish()
 
     return draw_expression()
