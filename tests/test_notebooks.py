@@ -52,7 +52,15 @@ SHOWS: dict[str, dict[str, Any]] = {
     "05_digits": {"image/png": 4, "text": ["test accuracy", "misclassified"]},
     "06_feature_attribution": {"image/png": 2, "text": ["most salient pixel"]},
     "07_property_based_gradient_testing": {
-        "text": ["test_softsign_gradient(", "MISMATCH", "on top of every random graph"],
+        "image/svg+xml": 1,
+        "text": [
+            "test_softsign_gradient(",
+            "MISMATCH",
+            "the rule of 'softsign' is wrong at softsign(-1.0)",
+            "rule_agrees_with_forward(",
+            "check_operation('softsign') passes too",
+            "on top of every random graph",
+        ],
     },
     "08_higher_order_derivatives": {"image/png": 2, "text": ["Hessian matches the hand-derived one"]},
     "09_backprop_step_by_step": {"text/html": 1, "text": ["d out/d w1 = d out/d x1w1 · d x1w1/d w1"]},
