@@ -85,7 +85,12 @@ def interval(op: Operation, i: int) -> tuple[float, float]:
     """Where operand ``i`` of ``op`` is sampled (an operation of any arity has one interval for all)."""
     if not op.sample:
         raise ValueError(f"the operation {op.name!r} has no sample: random tests do not draw it")
-    return op.sample[min(i, len(op.sample) - 1)]
+    lo, hi = op.sample[min(i, len(op.sample) - 1)]
+    if not lo < hi:
+        raise ValueError(
+            f"the sample of {op.name!r} for operand {i} must be an interval lo < hi, got {(lo, hi)!r}"
+        )
+    return lo, hi
 
 
 def boxes(op: Operation, count: int, constants: Sequence[float]) -> list[Box]:

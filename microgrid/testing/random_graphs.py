@@ -8,7 +8,8 @@ that interval's mirror image) and clear of the forward's kinks, for every input
 evaluating each forward on intervals (``microgrid.testing.intervals``), and
 passes an operand that might stray through a guard, a bounded smooth function
 scaled into place (``tanh(e) * 1.2 + 1.6``). Nothing here names an operation
-but the guards.
+but the guards' pieces (a bounded function, ``*`` and ``+``) and the ``sum`` that
+gathers unused nodes into the output.
 
 An ``Expression`` replays on Values (through each operation's method or
 operator, as user code calls it) and, through the same forwards evaluated in
@@ -320,8 +321,9 @@ class _Builder:
         """Intervals for op's Value operands inside its domain where its forward is one smooth piece.
 
         A sample box (or a mirror image of it) where the forward is undecided
-        (``maximum`` over two overlapping intervals) is cut into halves until a
-        combination decides it; None if none does.
+        (``maximum`` over two overlapping intervals) is cut: each operand's
+        interval into its lower or upper part, a tenth of it apart, and one of
+        the combinations that decide it is taken; None if none does.
         """
         box: tuple[Any, ...] = self.choose(boxes(op, count, constants))
         if _smooth(op, box, constants):
