@@ -229,16 +229,17 @@ def inside_sample(op: Operation, i: int, x: float) -> bool:
 def test_every_drawn_operation_gets_operands_from_its_sample_for_any_inputs(
     extreme: float, expr: Expression, data: st.DataObject
 ) -> None:
-    # at the inputs' extremes and anywhere between, each operation sees operands where its entry
-    # says random tests may draw them (guards may take anything: they are defined everywhere;
-    # the output sums what no step used)
-    drawn = expr.steps[:-1] if expr.steps[-1].op == "sum" else expr.steps
+    # at the inputs' extremes and anywhere between, each drawn operation sees operands where its
+    # entry says random tests may draw them (guards bring them there; the last step may be the
+    # sum that gathers what no step used)
+    drawn = [step for step in expr.steps[:-1] if not step.guard]
+    if expr.steps[-1].op != "sum":
+        drawn.append(expr.steps[-1])
     for inputs in ([Value(extreme)] * expr.n_inputs, data.draw(input_values(expr.n_inputs))):
         nodes = expr.nodes(*inputs)
         for step in drawn:
-            if step.op not in GUARDS:
-                numbers = [nodes[a].data if type(a) is int else a for a in step.args]
-                assert all(inside_sample(OPERATIONS[step.op], i, x) for i, x in enumerate(numbers)), step
+            numbers = [nodes[a].data if type(a) is int else a for a in step.args]
+            assert all(inside_sample(OPERATIONS[step.op], i, x) for i, x in enumerate(numbers)), step
         out = nodes[-1]
         out.backward()
         assert all(math.isfinite(node.grad) for node in topological_order(out))

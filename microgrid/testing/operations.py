@@ -52,7 +52,7 @@ def operation(name: str | Operation) -> Operation:
         close = difflib.get_close_matches(str(name), list(OPERATIONS), n=3)
         hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
         raise LookupError(
-            f"no operation named {name!r} in the table (register it with microgrid.engine.register_operation){hint}"
+            f"no operation named {name!r} in the table (register it with microgrid.register_operation){hint}"
         )
     return op
 

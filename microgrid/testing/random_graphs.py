@@ -53,11 +53,13 @@ class Step:
     constants. An ``int`` is the index of an earlier node (the inputs are nodes
     0 .. n_inputs - 1, then one node per step); a ``float`` is a plain number:
     a constant (an exponent, a slope), or the second operand of a two-operand
-    operation (``x * 2.0``).
+    operation (``x * 2.0``). ``guard`` marks the steps ``expressions()`` adds to
+    bring an operand where the next operation may take it (not themselves drawn).
     """
 
     op: str
     args: tuple[int | float, ...]
+    guard: bool = False
 
 
 @dataclass(frozen=True)
@@ -149,7 +151,10 @@ class Expression:
 
     def __repr__(self) -> str:
         n = self.n_inputs
-        lines = [f"    {_name(i, n)} = {_format(step, n)}" for i, step in enumerate(self.steps, start=n)]
+        lines = [
+            f"    {_name(i, n)} = {_format(step, n)}{'  # guard' if step.guard else ''}"
+            for i, step in enumerate(self.steps, start=n)
+        ]
         inputs = ", ".join(_name(i, n) for i in range(n))
         last = _name(n + len(self.steps) - 1, n)
         return "\n".join([f"Expression({inputs}):", *lines, f"    return {last}"])
@@ -292,12 +297,12 @@ class _Builder:
         self.drawn: list[int] = []  # the nodes of drawn operations (the rest are guards)
         self.ranges = [Interval(-MAX_MAGNITUDE, MAX_MAGNITUDE)] * n_inputs
 
-    def add(self, op: Operation, args: Sequence[int | float]) -> int:
+    def add(self, op: Operation, args: Sequence[int | float], guard: bool = False) -> int:
         """Append a step; return its node index."""
         operands = [self.ranges[a] if type(a) is int else a for a in args]
         found = evaluate(op.forward, *operands)
         self.ranges.append(found[0] if found is not None and isinstance(found[0], Interval) else _WHOLE_LINE)
-        self.steps.append(Step(op.name, tuple(args)))
+        self.steps.append(Step(op.name, tuple(args), guard))
         return len(self.ranges) - 1
 
     def add_step(self, op: Operation) -> None:
@@ -350,11 +355,11 @@ class _Builder:
         width = (hi - lo) * 0.8
         scale = _round_down(width / (g_hi - g_lo))
         shift = round((lo + hi) / 2.0 - scale * (g_lo + g_hi) / 2.0, 3)
-        node = self.add(squash, [index])
+        node = self.add(squash, [index], guard=True)
         if scale != 1.0:
-            node = self.add(OPERATIONS["*"], [node, scale])
+            node = self.add(OPERATIONS["*"], [node, scale], guard=True)
         if shift != 0.0:
-            node = self.add(OPERATIONS["+"], [node, shift])
+            node = self.add(OPERATIONS["+"], [node, shift], guard=True)
         assert self.ranges[node].within(lo, hi), f"a guard lands in [{lo}, {hi}]"
         return node
 
