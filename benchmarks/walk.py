@@ -146,26 +146,22 @@ def chain(walk: str) -> tuple[float, float]:
 
 def sum_of_products(walk: str) -> tuple[float, float]:
     """sum(w_i * x_i) over N pairs with Python's sum; then backward."""
-    value = _value_class(walk)
-    start = time.perf_counter()
-    ws = [value(0.001 * (i % 997)) for i in range(N)]
-    xs = [value(0.002 * (i % 991)) for i in range(N)]
-    total = sum(w * x for w, x in zip(ws, xs))
-    middle = time.perf_counter()
-    _backward_of(walk)(total)
-    return middle - start, time.perf_counter() - middle
+    return _sum_of_products(walk, sum)
 
 
 def sum_of_products_value_sum(walk: str) -> tuple[float, float]:
     """The same sum as one value_sum node (micrograd, which has none, uses Python's sum)."""
-    if walk == "micrograd":
-        return sum_of_products(walk)
-    from microgrid import Value, value_sum
+    from microgrid import value_sum
 
+    return _sum_of_products(walk, sum if walk == "micrograd" else value_sum)
+
+
+def _sum_of_products(walk: str, add_up: Callable[..., Any]) -> tuple[float, float]:
+    value = _value_class(walk)
     start = time.perf_counter()
-    ws = [Value(0.001 * (i % 997)) for i in range(N)]
-    xs = [Value(0.002 * (i % 991)) for i in range(N)]
-    total = value_sum(w * x for w, x in zip(ws, xs))
+    ws = [value(0.001 * (i % 997)) for i in range(N)]
+    xs = [value(0.002 * (i % 991)) for i in range(N)]
+    total = add_up(w * x for w, x in zip(ws, xs))
     middle = time.perf_counter()
     _backward_of(walk)(total)
     return middle - start, time.perf_counter() - middle

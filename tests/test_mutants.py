@@ -7,9 +7,13 @@ derivatives as its rule wherever the operation is sampled cannot be caught by an
 test: those equivalent mutants are named below, each with its reason.
 
 Sampling wisely, to keep this to a few seconds: the README property's examples
-(``expressions()`` and ``input_values``, the first 200 hypothesis draws,
+(``expressions()`` and ``input_values``, the first 400 hypothesis draws,
 derandomized) are drawn once, and each mutant meets only the examples that use
-its operation, until one fails. The README test itself, run by hypothesis as a
+its operation, until one fails. Some mutants show only at some points (with
+``a % b``'s derivatives swapped, only where a / b > 0), and hypothesis biases its
+draws with numbers it finds in the loaded code, so the draws differ a little
+from one set of test files to another: every operation must be drawn in at least
+``AT_LEAST`` of them. The README test itself, run by hypothesis as a
 user runs it (shrinking included), catches and names two of the mutants too.
 """
 
@@ -120,12 +124,15 @@ def test_the_only_equivalent_mutants_are_those_that_change_nothing() -> None:
     assert len(MUTANTS) >= 130  # 44 operations, 3 or 4 mutants each
 
 
+AT_LEAST = 8
+
+
 @pytest.fixture(scope="module")
 def readme_examples() -> list[tuple[Expression, list[float]]]:
-    """The README property's first 200 examples: what its strategies draw, derandomized."""
+    """The README property's first 400 examples: what its strategies draw, derandomized."""
     drawn = []
 
-    @settings(max_examples=200, derandomize=True, database=None, deadline=None, phases=[Phase.generate])
+    @settings(max_examples=400, derandomize=True, database=None, deadline=None, phases=[Phase.generate])
     @given(expressions(), st.data())
     def collect(expr: Expression, data: st.DataObject) -> None:
         drawn.append((expr, [x.data for x in data.draw(input_values(expr.n_inputs))]))
@@ -147,7 +154,9 @@ def test_each_mutated_rule_fails_the_readme_property_which_names_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     using = [(expr, point) for expr, point in readme_examples if name in expr.ops]
-    assert using, f"the README property's first {len(readme_examples)} examples never draw {name}"
+    assert len(using) >= AT_LEAST, (
+        f"the README property's first {len(readme_examples)} examples draw {name} {len(using)} times"
+    )
     mutated(monkeypatch, name, kind)
     for expr, point in using:
         try:
