@@ -65,27 +65,49 @@ def sympy_world() -> Any:
         atan2 = staticmethod(sympy.atan2)
         hypot = staticmethod(lambda x, y: sympy.sqrt(x**2 + y**2))
         fsum = staticmethod(lambda terms: sympy.Add(*terms))
-        where = staticmethod(lambda condition, a, b: sympy.Piecewise((a, condition), (b, True)))
+        where = staticmethod(lambda condition, a, b: _step_between(sympy, condition, a, b))
 
     ops.register_world(sympy.Basic, SympyWorld)
     return SympyWorld
+
+
+def _step_between(sympy: Any, condition: Any, if_true: Any, if_false: Any) -> Any:
+    # where(u > v, a, b) as a H(u - v) + b (1 - H(u - v)), H the unit step. Not Piecewise:
+    # a Piecewise whose condition holds another makes sympy solve the inequality, which
+    # takes minutes and can fail outright. Off the kinks, where oracles are asked, the
+    # step's derivative (a delta) is 0 and its value is exact.
+    if isinstance(condition, (sympy.StrictGreaterThan, sympy.GreaterThan)):
+        step = sympy.Heaviside(condition.lhs - condition.rhs)
+    elif isinstance(condition, (sympy.StrictLessThan, sympy.LessThan)):
+        step = sympy.Heaviside(condition.rhs - condition.lhs)
+    else:  # a decided condition (sympy.true), or an equality: rules only
+        return sympy.Piecewise((if_true, condition), (if_false, True))
+    return if_true * step + if_false * (1 - step)
 
 
 def differentiable(expression: Any) -> Any:
     """A sympy expression with its piecewise functions spelled out so that sympy differentiates them.
 
     ``Mod`` (from ``%``) becomes ``a - b floor(a / b)``; ``Abs`` and ``sign``
-    become ``Piecewise`` (sympy leaves the derivative of ``sign(e)`` unevaluated
+    become unit steps (sympy leaves the derivative of ``sign(e)`` unevaluated
     when it cannot prove ``e`` real, as after ``sin(atan2(y, x))`` simplifies).
+    Derivatives of the steps are deltas: 0 off the kinks (see ``off_kinks``).
     """
     import sympy
 
     floor = sympy_world().floor
     return (
         expression.replace(sympy.Mod, lambda a, b: a - b * floor(a / b))
-        .replace(sympy.Abs, lambda e: sympy.Piecewise((e, e >= 0), (-e, True)))
-        .replace(sympy.sign, lambda e: sympy.Piecewise((1, e > 0), (-1, e < 0), (0, True)))
+        .replace(sympy.Abs, lambda e: e * (2 * sympy.Heaviside(e) - 1))
+        .replace(sympy.sign, lambda e: 2 * sympy.Heaviside(e) - 1)
     )
+
+
+def off_kinks(expression: Any) -> Any:
+    """A derivative with its deltas (of steps, at kinks) set to 0: its value anywhere off the kinks."""
+    import sympy
+
+    return expression.replace(sympy.DiracDelta, lambda *_: sympy.Integer(0))
 
 
 @functools.cache
