@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 from microgrid.engine import Value, grad
-from microgrid.testing.worlds import differentiable, mpmath_world, sympy_world, torch_world
+from microgrid.testing.worlds import differentiable, mpmath_world, off_kinks, sympy_world, torch_world
 
 
 class Derivatives(NamedTuple):
@@ -42,7 +42,10 @@ def engine_derivatives(
 def sympy_derivatives(
     f: Callable[..., Any], point: Sequence[float], second_order: bool = True
 ) -> Derivatives:
-    """By sympy: f on real symbols, differentiated exactly, evaluated at point (its floats' exact values) to 30 digits."""
+    """By sympy: f on real symbols, differentiated exactly, evaluated at point (its floats' exact values) to 30 digits.
+
+    The point must be off the kinks of f, as ``operands`` and ``expressions`` draw them.
+    """
     import sympy  # type: ignore[import-untyped]
 
     sympy_world()
@@ -51,7 +54,7 @@ def sympy_derivatives(
 
     def evaluate(e: Any) -> float:
         # numeric substitution: exact rational powers like (p/q) ** (r/s) would take ages
-        return float(sympy.N(e, 30, subs=at))
+        return float(sympy.N(off_kinks(e), 30, subs=at))
 
     expression = differentiable(sympy.sympify(f(*symbols)))
     first = [sympy.diff(expression, s) for s in symbols]
