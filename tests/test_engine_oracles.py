@@ -152,7 +152,7 @@ def test_torch_pow_is_not_an_oracle_at_a_zero_exponent_and_the_engine_agrees_wit
         assert not symmetric(torch_derivatives(pow_.forward, [1.0, 0.0]).hessian)
 
 
-def test_the_oracle_tests_cover_every_derivative_rule() -> None:
+def test_the_oracle_table_covers_every_derivative_rule() -> None:
     # applied as user code applies them, the checked operations make a node of every op of the table
     made = set()
     for name in CHECKED:
