@@ -594,25 +594,32 @@ def register_operation(op: Operation) -> Callable[..., Value]:
         ))
         y = softsign(x)  # or x.softsign()
 
-    Raises ValueError for a name already taken by another operation, or a
-    method or operator name Value already has for something else.
+    Registering an operation of the same name again replaces your earlier
+    entry (a notebook cell run twice, a rule fixed); nodes already made keep
+    the name, so they take the new rule. Raises ValueError for the name of a
+    built-in operation, or a method or operator name Value already has for
+    something else.
     """
     if not isinstance(op, Operation):
         raise TypeError(f"register_operation takes an Operation, got {type(op).__name__}: {op!r}")
-    if OPERATIONS.get(op.name, op) is not op:
-        raise ValueError(f"an operation named {op.name!r} is already registered")
+    earlier = OPERATIONS.get(op.name)
+    if earlier is not None and earlier is not op and op.name in _BUILT_IN:
+        raise ValueError(f"{op.name!r} is a built-in operation; give yours another name")
     names = [op.method] if op.method else []
     names += list(op.operators)
     for attribute in names:
         existing = Value.__dict__.get(attribute)  # not getattr: that would compile a method not yet used
-        if (
-            existing is not None
-            and getattr(existing, "operation", None) is not op
-            and attribute not in _DEFAULT_DUNDERS
-        ):
+        made_for = getattr(existing, "operation", None)
+        if existing is not None and made_for not in (op, earlier) and attribute not in _DEFAULT_DUNDERS:
             raise ValueError(f"Value already has {attribute!r}; choose another method name for {op.name!r}")
-    if op.name not in OPERATIONS:
+    if earlier is None:
         ops.add_operation(op)
+    else:
+        OPERATIONS[op.name] = op
+    if earlier is not None and earlier is not op:  # the earlier entry's methods go with it
+        for attribute in [earlier.method, *earlier.operators]:
+            if attribute and getattr(Value.__dict__.get(attribute), "operation", None) is earlier:
+                delattr(Value, attribute)
     for attribute in names:
         setattr(Value, attribute, _MadeOnFirstUse(op, attribute))
     return _named(_any_operands(op), op, op.name)
@@ -909,6 +916,12 @@ def _check_rule_result(node: Value) -> None:
         raise TypeError(
             f"the rule of {node.op!r} returned {got} for {_describe(node)}; a rule returns a tuple "
             f"with one derivative per operand ({len(children)} here)"
+        )
+    bad = next((d for d in result[: len(children)] if not isinstance(d, numbers.Real)), None)
+    if bad is not None:
+        raise TypeError(
+            f"the rule of {node.op!r} returned a derivative that is not a real number for "
+            f"{_describe(node)}: {type(bad).__name__} {bad!r}"
         )
 
 
@@ -1264,5 +1277,6 @@ ops.register_world(Value, _ValueWorld)
 
 
 # Every operation of the table becomes part of the engine the way a user's does.
+_BUILT_IN = frozenset(OPERATIONS)
 for _op in list(OPERATIONS.values()):
     register_operation(_op)

@@ -101,6 +101,7 @@ def test_an_operation_with_no_rule_names_itself_at_backward() -> None:
         (lambda out, a, b: (b,), "1 derivatives"),
         (lambda out, a, b: b * 1.0, "a float"),
         (lambda out, a, b: (), "0 derivatives"),
+        (lambda out, a, b: (b * 1j, a), "a derivative that is not a real number"),
     ],
 )
 def test_a_rule_that_gives_too_few_derivatives_is_named(
@@ -118,13 +119,34 @@ def test_a_rule_that_gives_too_few_derivatives_is_named(
 def test_registering_an_operation_under_a_taken_name_or_method_is_refused(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    with pytest.raises(ValueError, match="an operation named 'exp' is already registered"):
+    with pytest.raises(ValueError, match="'exp' is a built-in operation; give yours another name"):
         register_operation(Operation("exp", math.exp, lambda out, x: (out,)))
     mine = Operation("my_exp", math.exp, lambda out, x: (out,), method="exp")
     monkeypatch.setitem(OPERATIONS, mine.name, mine)
     with pytest.raises(ValueError, match="Value already has 'exp'"):
         register_operation(mine)
     assert Value(1.0).exp().op == "exp"
+
+
+def test_registering_your_operation_again_replaces_it_as_a_notebook_cell_run_twice_does(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def entry(slope: float) -> Operation:
+        return Operation("ramp", lambda x: slope * x, lambda out, x: (slope,), method="ramp")
+
+    monkeypatch.setattr(Value, "ramp", None, raising=False)
+    monkeypatch.delattr(Value, "ramp")
+    first = entry(2.0)
+    monkeypatch.setitem(OPERATIONS, "ramp", first)
+    register_operation(first)
+    x = Value(3.0)
+    made_before = x.ramp()  # type: ignore[attr-defined]
+    ramp = register_operation(entry(5.0))  # the same cell, run again with the slip fixed
+    try:
+        assert (ramp(x).data, x.ramp().data) == (15.0, 15.0)  # type: ignore[attr-defined]
+        assert grad(made_before, x)[0].data == 5.0  # an old node takes the new rule by its name
+    finally:
+        delattr(Value, "ramp")
 
 
 def test_a_registered_operation_gets_its_method_and_first_and_second_derivatives(
