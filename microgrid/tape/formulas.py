@@ -31,7 +31,7 @@ class Formulas:
     conditions that must hold (those always true left out). ``passes``: per
     Value operand, whether an inf or nan in it always reaches the result;
     ``selects``: whether the result is finite when the operands are (see
-    ``symbolic.passes_on`` and ``symbolic.selects``).
+    ``symbolic.passing`` and ``symbolic.selects``).
     """
 
     op: Operation
@@ -84,7 +84,8 @@ def _traced(op: Operation, values: int, consts: tuple[float, ...] | None, n_cons
             domain = None
     except Untraceable:
         pass
-    passes = tuple(forward is not None and symbolic.passes_on(forward, j) for j in range(values))
+    passing = symbolic.passing(forward) if forward is not None else set()
+    passes = tuple(j in passing for j in range(values))
     selects = forward is not None and symbolic.selects(forward)
     return Formulas(op, values, consts, forward, rule, domain, passes, selects)
 

@@ -212,9 +212,11 @@ class _Plan:
             if batch and self.array_static[array] and not summed:
                 part = f"{part}.sum(axis=1, keepdims=True)"
             if len(set(rows)) < len(rows):  # a slot read twice: its terms add up, unbuffered
-                lines.append(f"add_at(G{array}, {self.constant('I', self.np.array(rows))}, {part})")
+                line = f"add_at(G{array}, {self.constant('I', self.np.array(rows))}, {part})"
             else:
-                lines.append(f"{self.rows_text(array, rows, 'G')} += {part}")
+                line = f"{self.rows_text(array, rows, 'G')} += {part}"
+            # the inputs' gradients are worked out only when asked for (input_grads)
+            lines.append(f"if want_inputs: {line}" if array == "X" else line)
         return lines
 
 
@@ -276,7 +278,7 @@ class NumpyCode:
         # the guards, once every number is known (a failure anywhere goes to the checked path,
         # which checks them in the program's order)
         forward += _guard_lines(plan)
-        body = ["    GP = zeros((P.shape[0], 1))", "    GX = zeros(X.shape)"]
+        body = ["    GP = zeros((P.shape[0], 1))", "    GX = zeros(X.shape) if want_inputs else None"]
         for n, group in enumerate(plan.groups):
             if group.members[0] - program.first < program.cone:
                 body.append(f"    GA{n} = zeros(A{n}.shape)")
@@ -284,7 +286,7 @@ class NumpyCode:
         for group, name, info in reversed(made):
             if group.members[0] - program.first < program.cone:
                 body += ["    " + line for line in self._backward_group(plan, group, name, info)]
-        body.append("    return GP[:, 0], GX.T")
+        body.append("    return GP[:, 0], (GX.T if want_inputs else None)")
         # what backward reads of forward's arrays, handed over by forward
         made_names = {m.group(1) for line in forward for m in [_TARGET.match(line)] if m}
         saved = sorted({"X", *(made_names & set(_IDENTIFIER.findall("\n".join(body))))})
@@ -405,15 +407,11 @@ class NumpyCode:
             size = info["size"]
             lines.append(f"DW{n} = ({g} @ X{n}.T).reshape({k * size}, 1)")
             lines += plan.scatter(info["weights"], f"DW{n}", batch, summed=True)
-            targets_inputs = all(plan.location[s][0] == "X" for s in info["inputs"])
-            dx = plan.scatter(info["inputs"], f"DX{n}", batch)
-            if targets_inputs:  # the gradients of the inputs: worked out only when wanted
-                lines.append("if want_inputs:")
-                lines.append(f"    DX{n} = W{n}.T @ {g}")
-                lines += ["    " + line for line in dx]
-            else:
-                lines.append(f"DX{n} = W{n}.T @ {g}")
-                lines += dx
+            product = f"DX{n} = W{n}.T @ {g}"
+            if all(plan.location[s][0] == "X" for s in info["inputs"]):  # only inputs' gradients
+                product = f"if want_inputs: {product}"
+            lines.append(product)
+            lines += plan.scatter(info["inputs"], f"DX{n}", batch)
             lines += plan.scatter(info["biases"], g, batch)
         elif kind == "products":
             size = info["size"]
@@ -471,18 +469,23 @@ class NumpyCode:
         single = results.shape[0] == 1
         return (results[0].tolist() if single else results.T.tolist()), (arrays, P)
 
-    def backward(self, state: Any, seeds: Sequence[float], params: list[float]) -> tuple[Any, Any]:
-        """(each parameter's gradient, added up over the rows; each row's input gradients, when asked)."""
+    def backward(
+        self, state: Any, seeds: Sequence[float], params: list[float], inputs: bool = False
+    ) -> tuple[Any, Any]:
+        """(each parameter's gradient, added up over the rows; with ``inputs``, each row's input gradients).
+
+        Without ``inputs`` the second is None: a layer's input gradients are a
+        matrix product as large as its weights' (and training never reads them).
+        """
         np = self.np
         arrays, P = state
         with np.errstate(all="ignore"):
-            param_grads, input_grads = self._backward(arrays, np.asarray(seeds, dtype=np.float64), P, True)
-        return param_grads, input_grads
+            return self._backward(arrays, np.asarray(seeds, dtype=np.float64), P, inputs)  # type: ignore[no-any-return]
 
     def finite(self, param_grads: Any, input_grads: Any) -> bool:
         """True when every gradient is finite."""
         np = self.np
-        return bool(np.isfinite(param_grads).all() and np.isfinite(input_grads).all())
+        return bool(np.isfinite(param_grads).all() and (input_grads is None or np.isfinite(input_grads).all()))
 
 
 def _needs_check_slots(program: Program) -> list[bool]:

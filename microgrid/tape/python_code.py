@@ -469,9 +469,9 @@ class OneFunction(_Rows):
         return results, (saved, statics)
 
     def backward(
-        self, state: Any, seeds: Sequence[float], params: list[float]
+        self, state: Any, seeds: Sequence[float], params: list[float], inputs: bool = True
     ) -> tuple[Sequence[float], list[Sequence[float]]]:
-        """(each parameter's gradient, added up over the rows; each row's input gradients)."""
+        """(each parameter's gradient, added up over the rows; each row's input gradients: always)."""
         saved, statics = state
         param_grads, input_grads = self._backward(saved, seeds, statics, params)
         return param_grads, input_grads
@@ -534,9 +534,9 @@ class Chunked(_Rows):
         return results, saved
 
     def backward(
-        self, state: Any, seeds: Sequence[float], params: list[float]
+        self, state: Any, seeds: Sequence[float], params: list[float], inputs: bool = True
     ) -> tuple[Sequence[float], list[Sequence[float]]]:
-        """(each parameter's gradient, added up over the rows; each row's input gradients)."""
+        """(each parameter's gradient, added up over the rows; each row's input gradients: always)."""
         param_grads = [-0.0] * len(self._param_grads)
         input_grads = []
         for values, seed in zip(state, seeds):

@@ -270,22 +270,25 @@ def keys(formula: Any) -> set[Any]:
 _PASSES_ON = frozenset({"+", "-", "*", "neg", "abs", "fsum"})
 
 
-def passes_on(formula: Any, key: Any) -> bool:
-    """True if an inf or nan in the named number ``key`` always makes the formula's value inf or nan.
+def passing(formula: Any) -> set[Any]:
+    """The keys of the named numbers whose inf or nan always makes the formula's value inf or nan.
 
     Through ``+ - *``, negation, ``abs`` and sums it always does (inf * 0 is
     nan), and through a division's numerator; anything else (a comparison, a
     function like tanh, a division by it) may turn it into a finite number.
     """
-    if not isinstance(formula, Sym):
-        return False
-    if formula.kind == "var":
-        return bool(formula.args[0] == key)
-    if formula.kind in _PASSES_ON:
-        return any(passes_on(x, key) for x in formula.args)
-    if formula.kind == "/":
-        return passes_on(formula.args[0], key)
-    return False
+    found: dict[int, set[Any]] = {}
+    for node in walk(formula):
+        if node.kind == "var":
+            keys_: set[Any] = {node.args[0]}
+        elif node.kind in _PASSES_ON:
+            keys_ = set().union(*(found.get(id(x), set()) for x in node.args if isinstance(x, Sym)))
+        elif node.kind == "/" and isinstance(node.args[0], Sym):
+            keys_ = found[id(node.args[0])]
+        else:
+            keys_ = set()
+        found[id(node)] = keys_
+    return found.get(id(formula), set()) if isinstance(formula, Sym) else set()
 
 
 def selects(formula: Any) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import operator
 import random
 import sys
 from array import array
@@ -11,13 +12,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from microgrid.engine import Value, grad, watching_comparisons
+from microgrid.engine import Value, grad, topological_order, watching_comparisons
 from microgrid.tape import capture as capturing
 from microgrid.tape import checked
 from microgrid.tape.capture import Program
 from microgrid.tape.checked import GuardError
 
 BACKENDS = ("python", "numpy")
+_data_of = operator.attrgetter("_data")
 _FLOAT_MAX = sys.float_info.max
 _HERE = str(Path(__file__).resolve().parent)
 _ENGINE = str(Path(__file__).resolve().parent.parent / "engine.py")
@@ -61,7 +63,9 @@ class Tape:
     checked at every call (guards), and ``verify`` it to catch read numbers.
 
     Args:
-        output: the Value to compute (a loss, for backward).
+        output: the Value to compute (a loss, for backward), or a list of
+            Values (a model's outputs): a call then returns a list per point,
+            and there is no backward.
         inputs: the leaves fed at each call, in the order of a point's numbers.
         aux: more Values to compute at each call (a model's outputs beside its
             loss); a call then returns ``(output, [aux values])``.
@@ -75,7 +79,7 @@ class Tape:
 
     def __init__(
         self,
-        output: Value,
+        output: Value | Sequence[Value],
         inputs: Sequence[Value] = (),
         *,
         aux: Sequence[Value] | Value = (),
@@ -116,15 +120,13 @@ class Tape:
             output, aux = result
         else:
             output, aux = result, ()
-        if not isinstance(output, Value):
-            raise TypeError(f"fn must return a Value, got {type(output).__name__}: {output!r}")
         tape = cls.__new__(cls)
         tape._build(output, inputs, aux, comparisons, backend, fn, has_aux)
         return tape
 
     def _build(
         self,
-        output: Value,
+        output: Value | Sequence[Value],
         inputs: list[Value],
         aux: Sequence[Value] | Value,
         guards: Sequence[Any],
@@ -134,6 +136,14 @@ class Tape:
     ) -> None:
         aux_list = [aux] if isinstance(aux, Value) else list(aux)
         self._aux_single = isinstance(aux, Value)
+        self._vector = not isinstance(output, Value)
+        if self._vector:
+            if has_aux:
+                raise TypeError("a tape of several outputs takes no aux: list them all as the output")
+            outputs = list(output)  # type: ignore[arg-type]
+            if not outputs or not all(isinstance(x, Value) for x in outputs):
+                raise TypeError(f"a tape's output is a Value or a non-empty list of Values, got {output!r}")
+            output, aux_list = outputs[0], outputs[1:]
         self._program = capturing.capture(output, inputs, aux_list, guards)
         self._fn = fn
         self._has_aux = has_aux
@@ -142,6 +152,7 @@ class Tape:
         self._code = _compile(self._program, self._backend)
         self._last: _Replay | None = None
         self._input_grads: list[Any] | None = None
+        self._seeds: list[float] | None = None
         self.checked_runs = 0  # how often the checked path ran (after a failure or a false alarm)
 
     # --- what it is ---
@@ -201,13 +212,15 @@ class Tape:
         """
         self._last = None
         self._input_grads = None
+        self._seeds = None
         rows, batch = self._rows(x)
         replay = self._forward(rows, batch)
         self._last = replay
         return self._presented(replay.results, batch)
 
     def _forward(self, rows: Any, batch: bool) -> _Replay:
-        params = [p._data for p in self._program.params]  # read live: an optimizer may have moved them
+        # the results, and what backward needs; the checked path when the fast one fails
+        params = list(map(_data_of, self._program.params))  # read live: an optimizer may have moved them
         try:
             results, state = self._code.forward(rows, params)
         except Exception:  # a check failed, or an error on the way: the checked path says exactly what
@@ -226,6 +239,9 @@ class Tape:
         return results
 
     def _presented(self, results: list[Any], batch: bool) -> Any:
+        if self._vector:
+            rows = [[r] if isinstance(r, float) else list(r) for r in results]
+            return rows if batch else rows[0]
         if not self._has_aux:
             outputs = [r if isinstance(r, float) else r[0] for r in results]
             return outputs if batch else outputs[0]
@@ -245,6 +261,10 @@ class Tape:
         ``.grad``. Raises RuntimeError before any call.
         """
         replay = self._last
+        if self._vector:
+            raise ValueError(
+                f"backward needs one output (a loss); this tape computes {len(self._program.results)}"
+            )
         if replay is None:
             raise RuntimeError("the tape has no point to go back from: call it on a point or a batch first")
         if reduce not in (None, "mean", "sum"):
@@ -255,15 +275,17 @@ class Tape:
             )
         n = len(replay.results)
         seeds = [1.0 / n if reduce == "mean" else 1.0] * n
-        param_grads, input_grads = self._gradients(replay, seeds)
+        param_grads, input_grads = self._gradients(replay, seeds, inputs=False)
         self._commit(param_grads)
-        self._input_grads = input_grads
+        self._seeds = seeds
+        self._input_grads = input_grads  # None until asked for, when the backend leaves them out
 
-    def _gradients(self, replay: _Replay, seeds: list[float]) -> tuple[Sequence[float], list[Sequence[float]]]:
-        # (parameters' gradients over the rows, each row's input gradients), fast or checked
+    def _gradients(self, replay: _Replay, seeds: list[float], inputs: bool) -> tuple[Any, Any]:
+        # (parameters' gradients over the rows, each row's input gradients: None when the
+        # backend skips them and they are not asked for), fast or checked
         if replay.state is not None:
             try:
-                param_grads, input_grads = self._code.backward(replay.state, seeds, replay.params)
+                param_grads, input_grads = self._code.backward(replay.state, seeds, replay.params, inputs)
                 if self._code.finite(param_grads, input_grads):
                     return param_grads, input_grads
             except Exception:
@@ -307,12 +329,17 @@ class Tape:
         """d output / d input for each input at the last ``backward``: a list, or one list per row.
 
         For a batch with ``reduce="mean"`` each row's gradient is that of the
-        mean (the row's own, over the batch size). Raises RuntimeError before
-        any ``backward``.
+        mean (the row's own, over the batch size). The numpy backend works
+        them out when asked (training never needs them, and a layer's input
+        gradients cost as much as its weights'), so an overflow in them is
+        raised here rather than by ``backward``. Raises RuntimeError before any
+        ``backward``.
         """
-        if self._input_grads is None:
+        replay = self._last
+        if replay is None or self._seeds is None:
             raise RuntimeError("no gradients yet: call the tape, then backward()")
-        assert self._last is not None
+        if self._input_grads is None:
+            self._input_grads = self._gradients(replay, self._seeds, inputs=True)[1]
         rows = [_floats(row) for row in self._input_grads]
         return rows if self._last.batch else rows[0]
 
@@ -352,23 +379,30 @@ class Tape:
     def _verify_at(self, function: Callable[..., Any], point: list[float], rtol: float) -> None:
         program = self._program
         rows, _ = self._rows(point)
+        tape_error: Exception | None = None
+        graph_error: Exception | None = None
         try:
             replay = self._forward(rows, False)
-            output = self._presented(replay.results, False)
-            output = output[0] if self._has_aux else output
-            param_grads, input_grads = self._gradients(replay, [1.0])
-            tape_error: Exception | None = None
+            first = replay.results[0]
+            got = [first] if isinstance(first, float) else list(first)
+            if not self._vector:
+                param_grads, input_grads = self._gradients(replay, [1.0], inputs=True)
         except GuardError:
             return  # another branch at this point: the tape rightly refuses it
         except Exception as error:
             tape_error = error
         inputs = [Value(x) for x in point]
         try:
-            result = function(*inputs)
-            expected = result[0] if self._has_aux else result
-            params = [p for p in program.params if not p.children]
-            expected_grads = grad(expected, [*inputs, *params])
-            graph_error: Exception | None = None
+            outputs = self._outputs_of(function(*inputs))
+            wanted = [v.data for v in outputs]
+            labels = ["the output", *(f"result {k}" for k in range(1, len(outputs)))]
+            if not self._vector:
+                leaves = set(topological_order(outputs[0]))  # the parameters this graph shares with the tape
+                shared = [j for j, p in enumerate(program.params) if p in leaves]
+                expected = grad(outputs[0], [*inputs, *(program.params[j] for j in shared)])
+                wanted += [g.data for g in expected]
+                labels += [f"d output / d input {i}" for i in range(len(inputs))]
+                labels += [f"d output / d {program.describe(program.n_inputs + j)}" for j in shared]
         except Exception as error:
             graph_error = error
         if tape_error is not None or graph_error is not None:
@@ -380,11 +414,9 @@ class Tape:
                 + " but the tape "
                 + (f"raised {tape_error!r}" if tape_error is not None else "computed a value")
             )
-        found = {id(p): g for p, g in zip(program.params, _floats(param_grads))}
-        got = [output, *_floats(input_grads[0]), *(found[id(p)] for p in params)]
-        wanted = [expected.data, *(g.data for g in expected_grads)]
-        labels = ["the output", *(f"d output / d input {i}" for i in range(len(inputs)))]
-        labels += [f"d output / d {program.describe(program.n_inputs + program.params.index(p))}" for p in params]
+        if not self._vector:
+            found = _floats(param_grads)
+            got += [*_floats(input_grads[0]), *(found[j] for j in shared)]
         scale = max(1.0, *(abs(x) for x in wanted))
         for label, a, b in zip(labels, got, wanted):
             if not math.isclose(a, b, rel_tol=rtol, abs_tol=rtol * scale):
@@ -393,6 +425,17 @@ class Tape:
                     "reads a number with .data, float() or a comparison outside the recorded operations "
                     "(a value baked into the tape at the traced point); record it as an operation instead"
                 )
+
+    def _outputs_of(self, result: Any) -> list[Value]:
+        # what a call of the traced function gave, in the order of the tape's results
+        if self._has_aux:
+            output, aux = result
+            found = [output, *([aux] if isinstance(aux, Value) else list(aux))]
+        else:
+            found = [result] if isinstance(result, Value) else list(result)
+        if len(found) != len(self._program.results) or not all(isinstance(v, Value) for v in found):
+            raise TypeError(f"the function returned {result!r}, not what it returned when traced")
+        return found
 
     # --- inputs ---
 
