@@ -136,7 +136,9 @@ def accuracy(scores: Iterable[Any] | Scalar, labels: Iterable[int] | int) -> flo
     else:
         zero_one = all(checks.is_real(y) and y in (0, 1) for y in label_list)
         signs = (0, 1) if zero_one else (1, -1)
-        _check_labels(label_list, signs, "accuracy labels must be +1/-1 (or 1/0) for one score per example", False)
+        _check_labels(
+            label_list, signs, "accuracy labels must be +1/-1 (or 1/0) for one score per example", False
+        )
         values = _values(score_list, "scores")
         hits = sum((s.data > 0.0) == (y == 1) for s, y in zip(values, label_list))
     return hits / len(label_list)

@@ -270,7 +270,8 @@ def fit(
                     try:
                         batch_loss, batch_accuracy = compiled.step(batch, step_optimizer)
                     except GuardError as error:  # raised before any change: this batch goes to graph mode
-                        compiled = _uncompiled(history, f"a branch of the model flipped: {error}")
+                        _uncompiled(history, f"a branch of the model flipped: {error}")
+                        compiled = None
                 if compiled is None:
                     batch_loss, batch_accuracy = _step(model, data, batch, loss_function, l2, step_optimizer)
                 step += 1
@@ -334,7 +335,9 @@ class _CompiledSteps:
         rows = self.rows[batch] if hasattr(self.rows, "shape") else [self.rows[i] for i in batch]
         row_losses, model_outputs = self.tape(rows)
         accuracy = (
-            losses.accuracy(model_outputs, [self.data.y[i] for i in batch]) if self.data.n_classes is not None else 0.0
+            losses.accuracy(model_outputs, [self.data.y[i] for i in batch])
+            if self.data.n_classes is not None
+            else 0.0
         )
         optimizer.zero_grad()  # like torch: gradients accumulate until zeroed
         self.tape.backward(reduce="mean")

@@ -17,7 +17,10 @@ from microgrid.ops import describe
 from microgrid.tape.capture import Guard, Program
 
 _FLOAT_MAX = sys.float_info.max
-_SUMS = ("sum", "weighted_sum")  # made by value_sum and weighted_sum, whose fsum reports inf - inf as overflow
+_SUMS = (
+    "sum",
+    "weighted_sum",
+)  # made by value_sum and weighted_sum, whose fsum reports inf - inf as overflow
 
 
 class GuardError(RuntimeError):
@@ -134,7 +137,9 @@ def backward(program: Program, values: list[float], seed: float, row: int | None
         args = [values[s] for s in operands]
         named = describe(op.name, [*args, *consts])
         if not -_FLOAT_MAX <= g <= _FLOAT_MAX:
-            raise OverflowError(f"gradient overflow: d(output)/d({named}) is {g!r}{where(program, slot, row)}")
+            raise OverflowError(
+                f"gradient overflow: d(output)/d({named}) is {g!r}{where(program, slot, row)}"
+            )
         try:
             local: Any = op.rule(values[slot], *args, *consts)
         except ZeroDivisionError:

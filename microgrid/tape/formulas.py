@@ -112,7 +112,7 @@ class Text:
 
 
 def _placeholder(key: Any) -> str:
-    return "{o}" if key == OUT else "{%d}" % key
+    return "{o}" if key == OUT else "{" + str(key) + "}"
 
 
 @functools.lru_cache(maxsize=8192)
@@ -133,13 +133,13 @@ def text(parts: Formulas, numpy: bool) -> Text:
         locals_ = tuple(made)
     conditions: tuple[str, ...] | None = None
     if parts.domain is not None:
-        made_conditions = []
+        made_conditions: list[str] | None = []
         for condition in parts.domain:
             lines, result = symbolic.source(condition, _placeholder, numpy, "{t}c")
             if lines:  # a condition with shared parts: rare enough to call instead
                 made_conditions = None
                 break
-            made_conditions.append(result if isinstance(result, str) else symbolic.number_text(result))
+            made_conditions.append(result if isinstance(result, str) else symbolic.number_text(result))  # type: ignore[union-attr]
         conditions = None if made_conditions is None else tuple(made_conditions)
     return Text(
         tuple(forward_lines),

@@ -155,7 +155,13 @@ class _Plan:
             i = program.instruction_of(members[0])
             consts = program.consts[i]
             same = all(program.consts[program.instruction_of(s)] == consts for s in members)
-            group = _Group(program.ops[i], members, self.static[members[0]], consts if same else None, len(program.operands[i]))
+            group = _Group(
+                program.ops[i],
+                members,
+                self.static[members[0]],
+                consts if same else None,
+                len(program.operands[i]),
+            )
             name = f"A{len(self.groups)}"
             for row, slot in enumerate(members):
                 self.location[slot] = (name, row)
@@ -223,7 +229,9 @@ class _Plan:
 def _join(width: int, *pieces: Any) -> Any:
     import numpy as np
 
-    return np.concatenate([p if p.shape[1] == width else np.broadcast_to(p, (p.shape[0], width)) for p in pieces])
+    return np.concatenate(
+        [p if p.shape[1] == width else np.broadcast_to(p, (p.shape[0], width)) for p in pieces]
+    )
 
 
 def _each(function: Any, shape: tuple[int, int], *operands: Any) -> Any:
@@ -290,9 +298,15 @@ class NumpyCode:
         # what backward reads of forward's arrays, handed over by forward
         made_names = {m.group(1) for line in forward for m in [_TARGET.match(line)] if m}
         saved = sorted({"X", *(made_names & set(_IDENTIFIER.findall("\n".join(body))))})
-        stacked = ", ".join(f"broadcast_to({a}[{r}], (B,))" for a, r in (plan.location[s] for s in program.results))
+        stacked = ", ".join(
+            f"broadcast_to({a}[{r}], (B,))" for a, r in (plan.location[s] for s in program.results)
+        )
         forward.append(f"    return stack(({stacked},)), ({', '.join(saved)},)")
-        backward = ["def backward(S, seeds, P, want_inputs):", f"    {', '.join(saved)}, = S", "    B = X.shape[1]"]
+        backward = [
+            "def backward(S, seeds, P, want_inputs):",
+            f"    {', '.join(saved)}, = S",
+            "    B = X.shape[1]",
+        ]
         self.source = "\n".join(forward) + "\n\n\n" + "\n".join(backward + body) + "\n"
         namespace: dict[str, Any] = {
             name: getattr(NumpyWorld(), name) for name in (*symbolic.FUNCTIONS, "where", "fsum")
@@ -351,7 +365,12 @@ class NumpyCode:
             elif t.forward is not None:
                 prefix = f"t{n}_"
                 lines += [line.format(*args, t=prefix) for line in t.forward_lines]
-                reads_batch = any(not plan.array_static[plan.location[row[j]][0]] for row in operands for j in t.forward_keys if isinstance(j, int) and j < group.values)
+                reads_batch = any(
+                    not plan.array_static[plan.location[row[j]][0]]
+                    for row in operands
+                    for j in t.forward_keys
+                    if isinstance(j, int) and j < group.values
+                )
                 expression = t.forward.format(*args, t=prefix)
                 if batch and not reads_batch:
                     expression = f"broadcast_to({expression}, ({k}, B))"
@@ -390,7 +409,9 @@ class NumpyCode:
         else:
             every = [c for row in inputs for c in row]
             lines.append(f"X{n} = {plan.gather(every, batch)}")
-            lines.append(f"A{n} = (W{n}.reshape({k}, {size}, -1) * X{n}.reshape({k}, {size}, -1)).sum(axis=1) + b{n}")
+            lines.append(
+                f"A{n} = (W{n}.reshape({k}, {size}, -1) * X{n}.reshape({k}, {size}, -1)).sum(axis=1) + b{n}"
+            )
             info.update(kind="products", weights=weights, inputs=every, biases=biases, size=size)
         return lines
 
@@ -427,7 +448,9 @@ class NumpyCode:
             width = "B" if batch else "1"
             if t.locals is None:
                 plan.namespace[f"rule_{n}"] = group.op.rule
-                lines.append(f"R{n} = each_rule(rule_{n}, {group.values}, ({k}, {width}), {name}, {', '.join(args)})")
+                lines.append(
+                    f"R{n} = each_rule(rule_{n}, {group.values}, ({k}, {width}), {name}, {', '.join(args)})"
+                )
                 locals_: list[Any] = [f"R{n}[{j}]" for j in range(group.values)]
             else:
                 prefix = f"t{n}_"
@@ -485,7 +508,9 @@ class NumpyCode:
     def finite(self, param_grads: Any, input_grads: Any) -> bool:
         """True when every gradient is finite."""
         np = self.np
-        return bool(np.isfinite(param_grads).all() and (input_grads is None or np.isfinite(input_grads).all()))
+        return bool(
+            np.isfinite(param_grads).all() and (input_grads is None or np.isfinite(input_grads).all())
+        )
 
 
 def _needs_check_slots(program: Program) -> list[bool]:
@@ -504,5 +529,7 @@ def _guard_lines(plan: _Plan) -> list[str]:
         else:
             right = symbolic.number_text(guard.right)
         test = f"({left} {guard.comparison} {right})"
-        lines.append(f"    if not {test}.all(): raise FAULT" if guard.result else f"    if {test}.any(): raise FAULT")
+        lines.append(
+            f"    if not {test}.all(): raise FAULT" if guard.result else f"    if {test}.any(): raise FAULT"
+        )
     return lines

@@ -70,7 +70,9 @@ class _Names:
 
     def __init__(self, program: Program) -> None:
         n_in, first = program.n_inputs, program.first
-        self.values = [f"x{i}" if i < n_in else f"p{i - n_in}" if i < first else f"v{i}" for i in range(first)]
+        self.values = [
+            f"x{i}" if i < n_in else f"p{i - n_in}" if i < first else f"v{i}" for i in range(first)
+        ]
         self.values += [f"v{s}" for s in range(first, program.n_slots)]
         self.n_inputs = n_in
         self.first = first
@@ -164,7 +166,9 @@ def generate(program: Program, hoist: bool) -> _Code:
             lines.append(f"{value[slot]} = {t.forward.format(*args, t=prefix)}")
         else:
             every = [*args, *(_number(c) for c in consts)]
-            lines.append(f"{value[slot]} = {_op_function(namespace, 'forward', op, op.forward)}({', '.join(every)})")
+            lines.append(
+                f"{value[slot]} = {_op_function(namespace, 'forward', op, op.forward)}({', '.join(every)})"
+            )
         if checked[slot]:
             lines.append(f"if {value[slot]} - {value[slot]} != 0.0: raise FAULT")
         if lines:
@@ -507,7 +511,14 @@ class Chunked(_Rows):
             code.row_forward, "forward", "S", value_index, {}, forward_out, chunk_lines, sources
         )
         self._backward_chunks = _pack(
-            code.row_backward, "backward", "S, G", value_index, grad_index, set(leaf_grads), chunk_lines, sources
+            code.row_backward,
+            "backward",
+            "S, G",
+            value_index,
+            grad_index,
+            set(leaf_grads),
+            chunk_lines,
+            sources,
         )
         namespace = dict(code.namespace)
         self.source = "\n\n\n".join(sources) + "\n"
@@ -538,7 +549,7 @@ class Chunked(_Rows):
     ) -> tuple[Sequence[float], list[Sequence[float]]]:
         """(each parameter's gradient, added up over the rows; each row's input gradients: always)."""
         param_grads = [-0.0] * len(self._param_grads)
-        input_grads = []
+        input_grads: list[Sequence[float]] = []
         for values, seed in zip(state, seeds):
             grads = [0.0] * self._n_grads
             grads[0] = seed

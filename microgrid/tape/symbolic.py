@@ -140,7 +140,9 @@ class _SymWorld:
 
 
 # the functions a formula may call: the world of floats names them all, once
-FUNCTIONS = tuple(name for name in vars(ops.Floats) if not name.startswith("_") and name not in ("where", "fsum"))
+FUNCTIONS = tuple(
+    name for name in vars(ops.Floats) if not name.startswith("_") and name not in ("where", "fsum")
+)
 for _name in FUNCTIONS:
     setattr(_SymWorld, _name, staticmethod(lambda *args, _name=_name: Sym("call", _name, *args)))
 ops.register_world(Sym, _SymWorld)
@@ -326,9 +328,7 @@ def number_text(x: Any) -> str:
     return f"({text})" if text.startswith("-") else text
 
 
-def source(
-    formula: Any, name: Callable[[Any], str], numpy: bool, temporary: str
-) -> tuple[list[str], Any]:
+def source(formula: Any, name: Callable[[Any], str], numpy: bool, temporary: str) -> tuple[list[str], Any]:
     """The formula as source: (statements binding shared parts, the expression).
 
     ``name(key)`` is the source of a named number; a part used more than once
@@ -395,5 +395,7 @@ def _text_of(x: Sym, text: Callable[[Any], str], name: Callable[[Any], str], num
 
 def python_text(formula: Any) -> str:
     """The formula as one Python expression, operands by their keys (for reprs and tests)."""
-    statements, result = source(formula, lambda key: f"x{key}" if isinstance(key, int) else str(key), False, "t")
+    statements, result = source(
+        formula, lambda key: f"x{key}" if isinstance(key, int) else str(key), False, "t"
+    )
     return "; ".join([*statements, str(result)])

@@ -62,6 +62,10 @@ class Tape:
     it with ``Tape.trace(fn, point)`` instead to have those comparisons
     checked at every call (guards), and ``verify`` it to catch read numbers.
 
+    Raises TypeError for a non-Value, a node with a micrograd-style
+    ``_backward`` closure or an unknown backend, ValueError for inputs that
+    repeat or are not leaves, and LookupError for an operation with no entry.
+
     Args:
         output: the Value to compute (a loss, for backward), or a list of
             Values (a model's outputs): a call then returns a list per point,
@@ -72,9 +76,6 @@ class Tape:
         backend: "python" (generated code), "numpy" (fused batches) or None to
             choose by the graph's shape (see ``backend``).
 
-    Raises TypeError for a non-Value, a node with a micrograd-style
-    ``_backward`` closure or an unknown backend, ValueError for inputs that
-    repeat or are not leaves, and LookupError for an operation with no entry.
     """
 
     def __init__(
@@ -144,6 +145,7 @@ class Tape:
             if not outputs or not all(isinstance(x, Value) for x in outputs):
                 raise TypeError(f"a tape's output is a Value or a non-empty list of Values, got {output!r}")
             output, aux_list = outputs[0], outputs[1:]
+        assert isinstance(output, Value)
         self._program = capturing.capture(output, inputs, aux_list, guards)
         self._fn = fn
         self._has_aux = has_aux
@@ -341,7 +343,7 @@ class Tape:
         if self._input_grads is None:
             self._input_grads = self._gradients(replay, self._seeds, inputs=True)[1]
         rows = [_floats(row) for row in self._input_grads]
-        return rows if self._last.batch else rows[0]
+        return rows if replay.batch else rows[0]
 
     # --- checking a tape against graph mode ---
 
@@ -370,7 +372,9 @@ class Tape:
         """
         function = fn if fn is not None else self._fn
         if function is None:
-            raise ValueError("verify needs the function the tape was traced from: Tape.trace(fn, point), or fn=")
+            raise ValueError(
+                "verify needs the function the tape was traced from: Tape.trace(fn, point), or fn="
+            )
         chosen = _near(self._trace_point, samples, seed) if points is None else [list(p) for p in points]
         for point in chosen:
             self._verify_at(function, point, rtol)
@@ -395,14 +399,14 @@ class Tape:
         try:
             outputs = self._outputs_of(function(*inputs))
             wanted = [v.data for v in outputs]
-            labels = ["the output", *(f"result {k}" for k in range(1, len(outputs)))]
+            labels: list[Any] = ["the output", *(f"result {k}" for k in range(1, len(outputs)))]
             if not self._vector:
                 leaves = set(topological_order(outputs[0]))  # the parameters this graph shares with the tape
                 shared = [j for j, p in enumerate(program.params) if p in leaves]
                 expected = grad(outputs[0], [*inputs, *(program.params[j] for j in shared)])
                 wanted += [g.data for g in expected]
                 labels += [f"d output / d input {i}" for i in range(len(inputs))]
-                labels += [f"d output / d {program.describe(program.n_inputs + j)}" for j in shared]
+                labels += [program.n_inputs + j for j in shared]  # described only if it differs
         except Exception as error:
             graph_error = error
         if tape_error is not None or graph_error is not None:
@@ -420,6 +424,8 @@ class Tape:
         scale = max(1.0, *(abs(x) for x in wanted))
         for label, a, b in zip(labels, got, wanted):
             if not math.isclose(a, b, rel_tol=rtol, abs_tol=rtol * scale):
+                if isinstance(label, int):
+                    label = f"d output / d {program.describe(label)}"
                 raise TapeMismatchError(
                     f"at the point {point}, {label} is {a!r} by the tape but {b!r} in graph mode: the function "
                     "reads a number with .data, float() or a comparison outside the recorded operations "
@@ -537,7 +543,9 @@ def _floats(xs: Any) -> list[float]:
 def _caller() -> str:
     # where the user's code made a comparison: the first frame outside the engine and the tape
     frame = sys._getframe(2)
-    while frame is not None and (frame.f_code.co_filename == _ENGINE or frame.f_code.co_filename.startswith(_HERE)):
+    while frame is not None and (
+        frame.f_code.co_filename == _ENGINE or frame.f_code.co_filename.startswith(_HERE)
+    ):
         frame = frame.f_back  # type: ignore[assignment]
     if frame is None:
         return "a comparison"
