@@ -311,15 +311,12 @@ def _backward(
                 locals_ = [x.format(*args, o=out, t=prefix) if isinstance(x, str) else x for x in t.locals]
             else:
                 locals_ = [x.format(*args, o=out) if isinstance(x, str) else x for x in t.locals]
-        if len(operands) == 1:
-            handed = g in frozen or g in depth or static[slot]  # an expression is never handed on
-        else:
-            shares = False
-            for j, c in enumerate(operands):
-                local = locals_[j]
-                if _is_one(local) and not static[c] and c not in gname and contributions[c] == 1:
-                    shares = True
-            handed = g in frozen or g in depth or shares or static[slot]
+        # handing g over to an operand lets that operand add to it later: never while a
+        # nested expression still to be read names it (frozen), nor when g is shared
+        handed = static[slot] or any(
+            _is_one(locals_[j]) and not static[c] and c not in gname and contributions[c] == 1
+            for j, c in enumerate(operands)
+        )
         level = depth.get(g, 0)
         for j, c in enumerate(operands):
             local = locals_[j]
@@ -339,12 +336,13 @@ def _backward(
             elif pure and contributions[c] == 1:
                 gname[c] = g  # read-only from here on
                 frozen.add(g)
-            elif pure and not handed and operands.count(c) == 1:
+            elif pure and not handed and g not in frozen and g not in depth and operands.count(c) == 1:
                 gname[c] = g  # handed over: this operand adds to it later
                 handed = True
-            elif contributions[c] == 1 and nests(c) and level + 1 < MAX_DEPTH and not pure:
-                gname[c] = term  # nested into its one reader
+            elif contributions[c] == 1 and nests(c) and level + 1 < MAX_DEPTH and not pure and not handed:
+                gname[c] = term  # nested into its one reader, which reads g later: g must stay as it is
                 depth[term] = level + 1
+                frozen.add(g)
             else:
                 gname[c] = names.grad(c)
                 lines.append(f"{gname[c]} = {term}")
