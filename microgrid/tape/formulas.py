@@ -42,6 +42,7 @@ class Formulas:
     domain: tuple[Any, ...] | None
     passes: tuple[bool, ...]
     selects: bool
+    forward_keys: frozenset[Any]
 
 
 _CACHE: dict[tuple[int, int, Any, int], Formulas] = {}
@@ -87,7 +88,9 @@ def _traced(op: Operation, values: int, consts: tuple[float, ...] | None, n_cons
     passing = symbolic.passing(forward) if forward is not None else set()
     passes = tuple(j in passing for j in range(values))
     selects = forward is not None and symbolic.selects(forward)
-    return Formulas(op, values, consts, forward, rule, domain, passes, selects)
+    return Formulas(
+        op, values, consts, forward, rule, domain, passes, selects, frozenset(symbolic.keys(forward))
+    )
 
 
 @dataclass(frozen=True)
@@ -151,5 +154,22 @@ def text(parts: Formulas, numpy: bool) -> Text:
         frozenset(symbolic.keys(parts.forward)),
         frozenset(symbolic.keys(parts.rule)),
         frozenset(symbolic.keys(parts.domain)) if parts.domain else frozenset(),
-        tuple((forward or "").count(_placeholder(j)) for j in range(parts.values)),
+        _reads(parts.forward, parts.values) if forward is not None else (0,) * parts.values,
     )
+
+
+def _reads(formula: Any, values: int) -> tuple[int, ...]:
+    # how often the written formula names each operand (a part used twice is bound once)
+    counts = [0] * values
+    for node in symbolic.walk(formula):
+        for operand in node.args[1:] if node.kind == "call" else node.args:
+            if (
+                isinstance(operand, symbolic.Sym)
+                and operand.kind == "var"
+                and isinstance(operand.args[0], int)
+            ):
+                if operand.args[0] < values:
+                    counts[operand.args[0]] += 1
+    if isinstance(formula, symbolic.Sym) and formula.kind == "var" and formula.args[0] < values:
+        counts[formula.args[0]] += 1
+    return tuple(counts)

@@ -147,6 +147,7 @@ class _Plan:
         self.size = {"X": program.n_inputs, "P": len(program.params)}
         self.array_static = {"X": False, "P": True}
         self.location += [("", 0)] * len(program.ops)
+        self.made = {"GP", "GX"}  # gradient arrays made so far, as backward is written
         _, grouped = _group_keys(program)
         depth = _depths(program)
         self.groups: list[_Group] = []
@@ -203,20 +204,33 @@ class _Plan:
         width = "B" if batch else "1"
         return f"join({width}, {', '.join(self.rows_text(a, r) for a, r in runs)})"
 
-    def scatter(self, slots: Sequence[int], term: str, batch: bool, summed: bool = False) -> list[str]:
+    def scatter(
+        self, slots: Sequence[int], term: str, batch: bool, summed: bool = False, fresh: bool = False
+    ) -> list[str]:
         """Lines adding ``term`` (a row per slot) into the slots' gradients.
 
         Rows of static arrays (one column) get the term added up over the
-        batch, unless it is ``summed`` already.
+        batch, unless it is ``summed`` already. A gradient array not made yet
+        is made by its first term when that covers it whole (the term itself
+        when it is ``fresh``, an array no one else holds; else a copy).
         """
         lines = []
         runs = self.pieces(slots)
         offset = 0
         for array, rows in runs:
             part = term if len(runs) == 1 else f"{term}[{offset}:{offset + len(rows)}]"
+            own = fresh and len(runs) == 1
             offset += len(rows)
             if batch and self.array_static[array] and not summed:
                 part = f"{part}.sum(axis=1, keepdims=True)"
+                own = True
+            target = f"G{array}"
+            if target not in self.made:
+                self.made.add(target)
+                if rows == list(range(self.size[array])):
+                    lines.append(f"{target} = {part}" if own else f"{target} = {part}.copy()")
+                    continue
+                lines.append(f"{target} = zeros({array}.shape)")
             if len(set(rows)) < len(rows):  # a slot read twice: its terms add up, unbuffered
                 line = f"add_at(G{array}, {self.constant('I', self.np.array(rows))}, {part})"
             else:
@@ -276,20 +290,18 @@ class NumpyCode:
         self.program = program
         plan = _Plan(program)
         self._plan = plan
-        forward = ["def forward(X, P):", "    X = X.T", "    B = X.shape[1]"]
+        forward = ["def forward(X, P):", "    X = X.T", "    B = X.shape[1]", "    checks = 0.0"]
         made: list[tuple[_Group, str, dict[str, Any]]] = []
         needs = _needs_check_slots(program)
         for n, group in enumerate(plan.groups):
             info: dict[str, Any] = {}
             forward += self._forward_group(plan, n, group, needs, info)
             made.append((group, f"A{n}", info))
+        forward.append("    if checks - checks != 0.0: raise FAULT")
         # the guards, once every number is known (a failure anywhere goes to the checked path,
         # which checks them in the program's order)
         forward += _guard_lines(plan)
         body = ["    GP = zeros((P.shape[0], 1))", "    GX = zeros(X.shape) if want_inputs else None"]
-        for n, group in enumerate(plan.groups):
-            if group.members[0] - program.first < program.cone:
-                body.append(f"    GA{n} = zeros(A{n}.shape)")
         body += ["    " + line for line in plan.scatter([program.results[0]], "seeds[None, :]", True)]
         for group, name, info in reversed(made):
             if group.members[0] - program.first < program.cone:
@@ -381,7 +393,9 @@ class NumpyCode:
                 plan.namespace[f"forward_{n}"] = group.op.forward
                 lines.append(f"{name} = each(forward_{n}, ({k}, {width}), {', '.join(args)})")
         if any(needs[s] for s in group.members):
-            lines.append(f"if not isfinite({name}).all(): raise FAULT")
+            # inf or nan anywhere makes the sum inf or nan (a sum that only overflows is a rare
+            # false alarm: the checked path then finds nothing wrong)
+            lines.append(f"checks += {name}.sum()")
         return ["    " + line for line in lines]
 
     def _const_names(self, plan: _Plan, group: _Group) -> list[str]:
@@ -420,27 +434,30 @@ class NumpyCode:
         k, batch = len(group.members), not group.static
         g = f"G{name}"
         lines: list[str] = []
+        if g not in plan.made:  # no term reached it (it cannot matter): zeros
+            plan.made.add(g)
+            lines.append(f"{g} = zeros({name}.shape)")
         kind = info["kind"]
         if kind == "sum":
             lines.append(f"D{n} = {g}.repeat({group.values}, axis=0)")
-            lines += plan.scatter(info["every"], f"D{n}", batch)
+            lines += plan.scatter(info["every"], f"D{n}", batch, fresh=True)
         elif kind == "matmul":
             size = info["size"]
             lines.append(f"DW{n} = ({g} @ X{n}.T).reshape({k * size}, 1)")
-            lines += plan.scatter(info["weights"], f"DW{n}", batch, summed=True)
+            lines += plan.scatter(info["weights"], f"DW{n}", batch, summed=True, fresh=True)
             product = f"DX{n} = W{n}.T @ {g}"
             if all(plan.location[s][0] == "X" for s in info["inputs"]):  # only inputs' gradients
                 product = f"if want_inputs: {product}"
             lines.append(product)
-            lines += plan.scatter(info["inputs"], f"DX{n}", batch)
+            lines += plan.scatter(info["inputs"], f"DX{n}", batch, fresh=True)
             lines += plan.scatter(info["biases"], g, batch)
         elif kind == "products":
             size = info["size"]
             lines.append(f"G3_{n} = {g}[:, None, :]")
             lines.append(f"DW{n} = (X{n}.reshape({k}, {size}, -1) * G3_{n}).reshape({k * size}, -1)")
             lines.append(f"DX{n} = (W{n}.reshape({k}, {size}, -1) * G3_{n}).reshape({k * size}, -1)")
-            lines += plan.scatter(info["weights"], f"DW{n}", batch)
-            lines += plan.scatter(info["inputs"], f"DX{n}", batch)
+            lines += plan.scatter(info["weights"], f"DW{n}", batch, fresh=True)
+            lines += plan.scatter(info["inputs"], f"DX{n}", batch, fresh=True)
             lines += plan.scatter(info["biases"], g, batch)
         else:
             t = info["text"]
@@ -465,13 +482,13 @@ class NumpyCode:
                 else:
                     term = f"D{n}_{j}"
                     lines.append(f"{term} = {symbolic.number_text(local)} * {g}")
-                lines += plan.scatter([row[j] for row in info["operands"]], term, batch)
+                lines += plan.scatter([row[j] for row in info["operands"]], term, batch, fresh=term != g)
         return lines
 
     # --- running ---
 
     def prepare(self, rows: list[Any]) -> Any:
-        """Checked rows (arrays of floats) as one 2-D array."""
+        """Checked rows (lists of floats) as one 2-D array."""
         np = self.np
         return np.array(rows, dtype=np.float64).reshape(len(rows), self.program.n_inputs)
 

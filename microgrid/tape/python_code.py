@@ -19,6 +19,7 @@ graph mode gives.
 from __future__ import annotations
 
 import math
+import operator
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -46,6 +47,7 @@ MAX_DEPTH = 12  # how deep single-use values nest into one expression before one
 # the names generated code gives numbers: inputs x3, parameters p3, values v3, gradients g3 gx3 gp3
 _NAME = re.compile(r"\b(?:gx|gp|g|x|p|v)\d+\b|\bseed\b")
 _ASSIGNMENT = re.compile(r"\s*(\w+) (\+?)= (.*)")
+_INPUT_GRAD = re.compile(r"\s*gx\d+ \+?= ")
 
 
 def reads_and_writes(lines: list[str]) -> tuple[list[str], set[str]]:
@@ -188,7 +190,7 @@ def _needs_check(program: Program, parts: list[Formulas]) -> list[bool]:
     maybe = [False] * program.n_slots
     for i, (p, operands) in enumerate(zip(parts, program.operands)):
         if p.selects:
-            maybe[first + i] = any(maybe[operands[k]] for k in symbolic.keys(p.forward) if isinstance(k, int))
+            maybe[first + i] = any(maybe[operands[k]] for k in p.forward_keys if isinstance(k, int))
         else:
             maybe[first + i] = True
     exposed = [False] * program.n_slots
@@ -407,7 +409,7 @@ class _Rows:
     source: str
 
     def prepare(self, rows: list[Any]) -> list[Any]:
-        """Rows already checked (arrays of floats), as forward takes them."""
+        """Rows already checked (lists of floats), as forward takes them."""
         return rows
 
     def prepare_array(self, rows: Any) -> list[Any]:
@@ -418,9 +420,9 @@ class _Rows:
         """Each row as a list of floats (for the checked path)."""
         return [list(row) for row in rows]
 
-    def finite(self, param_grads: Sequence[float], input_grads: list[Sequence[float]]) -> bool:
+    def finite(self, param_grads: Sequence[float], input_grads: list[Sequence[float]] | None) -> bool:
         """True when every gradient is finite (rarely false when only their sum overflows)."""
-        total = sum(param_grads) + sum(map(sum, input_grads))
+        total = sum(param_grads) + (sum(map(sum, input_grads)) if input_grads is not None else 0.0)
         return bool(total - total == 0.0)
 
 
@@ -460,10 +462,15 @@ class OneFunction(_Rows):
         backward += _body(code.static_backward, "    ")
         backward.append(f"    return {_tuple(code.param_grads)}, IG")
         self.source = "\n".join(forward) + "\n\n\n" + "\n".join(backward) + "\n"
-        namespace = dict(code.namespace)
-        exec(compile(self.source, "<tape>", "exec"), namespace)  # noqa: S102 (our own generated code)
-        self._forward = namespace["forward"]
-        self._backward = namespace["backward"]
+        self._namespace = dict(code.namespace)
+        # training never reads the inputs' gradients: the backward it runs leaves them out (nothing
+        # else reads a gx variable); the one above, which the source shows, is compiled when asked for
+        lean = [line for line in backward if not _INPUT_GRAD.match(line)]
+        lean = [line.replace(f"IG.append({_tuple(code.input_grads)})", "pass") for line in lean]
+        exec(compile("\n".join(forward + ["", "", *lean]) + "\n", "<tape>", "exec"), self._namespace)  # noqa: S102
+        self._forward = self._namespace["forward"]
+        self._lean_backward = self._namespace["backward"]
+        self._backward: Any = None
 
     def forward(self, rows: Sequence[Sequence[float]], params: list[float]) -> tuple[list[Any], Any]:
         """(each row's results, what backward needs)."""
@@ -473,8 +480,14 @@ class OneFunction(_Rows):
     def backward(
         self, state: Any, seeds: Sequence[float], params: list[float], inputs: bool = True
     ) -> tuple[Sequence[float], list[Sequence[float]]]:
-        """(each parameter's gradient, added up over the rows; each row's input gradients: always)."""
+        """(each parameter's gradient, added up over the rows; with ``inputs``, each row's input gradients)."""
         saved, statics = state
+        if not inputs:
+            return self._lean_backward(saved, seeds, statics, params)[0], None  # type: ignore[no-any-return]
+        if self._backward is None:
+            namespace = dict(self._namespace)
+            exec(compile(self.source, "<tape>", "exec"), namespace)  # noqa: S102 (our own generated code)
+            self._backward = namespace["backward"]
         param_grads, input_grads = self._backward(saved, seeds, statics, params)
         return param_grads, input_grads
 
@@ -524,21 +537,22 @@ class Chunked(_Rows):
         self._forward_functions = [namespace[f] for f in self._forward_chunks]
         self._backward_functions = [namespace[f] for f in self._backward_chunks]
         self._results = [value_index[n] for n in code.results]
-        self._input_grads = [grad_index.get(n, -1) for n in code.input_grads]
+        self._result = operator.itemgetter(*self._results)
+        # gradients read from G: those never given one read the 0.0 kept at its end
+        self._n_grads = len(grad_index) + 1
+        self._input_grads = _reader([grad_index.get(n, -1) for n in code.input_grads])
         self._param_grads = [grad_index.get(n, -1) for n in code.param_grads]
-        self._n_grads = len(grad_index)
         self._padding = [0.0] * len(program.ops)
 
     def forward(self, rows: Sequence[Sequence[float]], params: list[float]) -> tuple[list[Any], Any]:
         """(each row's results, what backward needs: each row's list of values)."""
         results: list[Any] = []
         saved = []
-        single = len(self._results) == 1
         for row in rows:
             values = [*row, *params, *self._padding]
             for function in self._forward_functions:
                 function(values)
-            results.append(values[self._results[0]] if single else tuple(values[s] for s in self._results))
+            results.append(self._result(values))
             saved.append(values)
         return results, saved
 
@@ -553,7 +567,7 @@ class Chunked(_Rows):
             grads[0] = seed
             for function in self._backward_functions:
                 function(values, grads)
-            input_grads.append([grads[k] if k >= 0 else 0.0 for k in self._input_grads])
+            input_grads.append(self._input_grads(grads))
             for j, k in enumerate(self._param_grads):
                 if k >= 0:
                     param_grads[j] += grads[k]
@@ -591,14 +605,40 @@ def _pack(
 
     functions = []
     for c, (chunk, (reads, writes)) in enumerate(zip(chunks, found)):
-        stores = sorted((n for n in writes if n in live_out or last_read.get(n, -1) > c), key=_order)
+        stores = [n for n in writes if n in live_out or last_read.get(n, -1) > c]
         name = f"{kind}_{c}"
-        body = [f"    {n} = {place(n)}" for n in reads]
+        body = [f"    {targets} = {source}" for targets, source in _runs(reads, value_index, grad_index)]
         body += _body(chunk, "    ")
-        body += [f"    {place(n)} = {n}" for n in stores]
+        body += [f"    {source} = {targets}" for targets, source in _runs(stores, value_index, grad_index)]
         sources.append("\n".join([f"def {name}({arguments}):", *(body or ["    pass"])]))
         functions.append(name)
     return functions
+
+
+def _reader(indices: list[int]) -> Any:
+    # a function reading those places of a list (-1: the 0.0 kept at its end), a slice when they follow on
+    if indices and indices == list(range(indices[0], indices[0] + len(indices))):
+        return operator.itemgetter(slice(indices[0], indices[0] + len(indices)))
+    getter = operator.itemgetter(*indices, -1)
+    return lambda grads: getter(grads)[:-1]
+
+
+def _runs(names: list[str], value_index: dict[str, int], grad_index: dict[str, int]) -> list[tuple[str, str]]:
+    # names moved to or from the lists S and G, a run of consecutive places as one slice:
+    # ("v3, v4, v5", "S[3:6]") (for 200,000 inputs, a few lines instead of 200,000)
+    placed = sorted(((("S", value_index[n]) if n in value_index else ("G", grad_index[n])), n) for n in names)
+    runs: list[tuple[str, int, list[str]]] = []
+    for (array, index), name in placed:
+        if runs and runs[-1][0] == array and runs[-1][1] + len(runs[-1][2]) == index:
+            runs[-1][2].append(name)
+        else:
+            runs.append((array, index, [name]))
+    return [
+        (_targets(run), f"{array}[{start}]" if len(run) == 1 else f"{array}[{start}:{start + len(run)}]")
+        if len(run) > 1
+        else (run[0], f"{array}[{start}]")
+        for array, start, run in runs
+    ]
 
 
 def compiled(program: Program) -> OneFunction | Chunked:

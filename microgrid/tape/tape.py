@@ -6,7 +6,6 @@ import math
 import operator
 import random
 import sys
-from array import array
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -507,18 +506,20 @@ def _is_number(x: Any) -> bool:
     return isinstance(x, (int, float)) or (hasattr(x, "__float__") and not hasattr(x, "__iter__"))
 
 
-def _checked_row(row: Any, n: int, r: int | None) -> array[float]:
+def _checked_row(row: Any, n: int, r: int | None) -> list[float]:
     # a point as n floats: fast when it is fine, and a TypeError or ValueError naming the bad number
     where = f"row {r}: " if r is not None else ""
     if isinstance(row, Value) or _is_number(row):
         raise TypeError(f"{where}a point is a sequence of {n} numbers, got {type(row).__name__}: {row!r}")
-    items = _sequence(row, f"{where}a point")
+    items = row if type(row) is list else _sequence(row, f"{where}a point")
     if len(items) != n:
         raise ValueError(f"{where}the tape has {n} inputs, got {len(items)} numbers")
     try:
+        # at C speed: sum refuses what is not a number (a str, None, a Decimal) and gives a
+        # complex, inf or nan for those; then float() converts the rest (ints, numpy scalars)
         total = sum(items, 0.0)
         fine = type(total) is float and total - total == 0.0
-    except TypeError:
+    except (TypeError, OverflowError):
         fine = False
     if not fine:  # find the culprit (or learn the sum only overflowed): as Value refuses it
         for i, item in enumerate(items):
@@ -526,7 +527,7 @@ def _checked_row(row: Any, n: int, r: int | None) -> array[float]:
                 _point_value(item, i)
             except (TypeError, ValueError, OverflowError) as error:
                 raise type(error)(f"{where}{error}") from None
-    return array("d", items)
+    return list(map(float, items))
 
 
 def _point_value(x: Any, i: int) -> Value:
