@@ -60,9 +60,9 @@ def check_guard(guard: Guard, values: list[float], row: int | None) -> None:
     if result != guard.result:
         row_text = f" (row {row} of the batch)" if row is not None else ""
         raise GuardError(
-            f"a branch of the traced function goes the other way here{row_text}: when traced, "
-            f"{guard.where} compared {guard.comparison} and got {guard.result}; now "
-            f"{left!r} {guard.comparison} {right!r} is {result}. The tape holds the traced branch only: "
+            f"a branch of the traced function goes the other way here{row_text}: when traced, the "
+            f"comparison {guard.comparison} {guard.where} was {guard.result}; here {left!r} "
+            f"{guard.comparison} {right!r} is {result}. The tape holds the traced branch only: "
             "trace the function again at this point (Tape.trace), or write the branch with an "
             "operation (maximum, minimum, relu, abs) so that it is recorded"
         )

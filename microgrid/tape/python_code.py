@@ -479,11 +479,11 @@ class OneFunction(_Rows):
 
     def backward(
         self, state: Any, seeds: Sequence[float], params: list[float], inputs: bool = True
-    ) -> tuple[Sequence[float], list[Sequence[float]]]:
+    ) -> tuple[Sequence[float], list[Sequence[float]] | None]:
         """(each parameter's gradient, added up over the rows; with ``inputs``, each row's input gradients)."""
         saved, statics = state
         if not inputs:
-            return self._lean_backward(saved, seeds, statics, params)[0], None  # type: ignore[no-any-return]
+            return self._lean_backward(saved, seeds, statics, params)[0], None
         if self._backward is None:
             namespace = dict(self._namespace)
             exec(compile(self.source, "<tape>", "exec"), namespace)  # noqa: S102 (our own generated code)

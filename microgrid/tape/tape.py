@@ -549,8 +549,8 @@ def _caller() -> str:
     ):
         frame = frame.f_back  # type: ignore[assignment]
     if frame is None:
-        return "a comparison"
-    return f"the comparison at {Path(frame.f_code.co_filename).name}:{frame.f_lineno} (in {frame.f_code.co_name})"
+        return "(made inside microgrid)"
+    return f"at {Path(frame.f_code.co_filename).name}:{frame.f_lineno} (in {frame.f_code.co_name})"
 
 
 def _near(point: list[float], samples: int, seed: int) -> list[list[float]]:
