@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
+import warnings
 from collections.abc import Callable
 
 import numpy as np
@@ -358,3 +361,37 @@ def test_a_tape_of_several_outputs_has_no_backward() -> None:
     assert tape([0.5, 1.0]) == pytest.approx(expected, rel=1e-15)
     with pytest.raises(ValueError, match="backward needs one output"):
         tape.backward()
+
+
+def test_a_non_finite_number_in_a_numpy_batch_is_raised_naming_its_row_never_warned() -> None:
+    x, w = Value(1.0), Value(2.0)
+    tape = Tape((x * w).exp().tanh() + (x * w).log(), [x], backend="numpy")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a numpy RuntimeWarning would fail the test
+        with pytest.raises(OverflowError, match=r"exp\(2000.0\) overflows a float .*row 2 of the batch"):
+            tape(np.array([[1.0], [2.0], [1000.0]]))
+        with pytest.raises(ValueError, match=r"log\(-2.0\) is undefined: .*row 1 of the batch"):
+            tape(np.array([[1.0], [-1.0]]))
+
+
+def test_without_numpy_the_tape_runs_generated_python() -> None:
+    program = """
+import sys
+sys.modules["numpy"] = None  # as if numpy were not installed
+from microgrid import MLP, Tape, data
+from microgrid.losses import hinge
+from microgrid.train import fit
+model = MLP(2, [8, 8, 1], seed=0)
+tape = Tape.trace(lambda a, b, y: hinge([model([a, b])], [y]), [0.5, -1.0, 1.0])
+assert tape.backend == "python", tape.backend
+assert tape([[0.5, -1.0, 1.0], [1.0, 1.0, -1.0]])
+history = fit(model, data.moons(n=20, seed=0), loss="hinge", steps=2, progress=False, compile=True)
+assert history.backend == "python", history.backend
+try:
+    Tape.trace(lambda a: a * 2, [1.0], backend="numpy")
+except ImportError:
+    print("numpy backend refused: ImportError")
+"""
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "numpy backend refused: ImportError" in done.stdout

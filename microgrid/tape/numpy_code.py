@@ -28,7 +28,7 @@ from typing import Any
 
 from microgrid import ops
 from microgrid.ops import Operation
-from microgrid.tape import python_code, symbolic
+from microgrid.tape import analysis, python_code, symbolic
 from microgrid.tape.capture import Program
 from microgrid.tape.formulas import Formulas, formulas, text
 from microgrid.tape.python_code import FAULT
@@ -118,15 +118,23 @@ def _varying_constants_trace(op: Operation, values: int, n_consts: int) -> bool:
     return parts.forward is not None and parts.rule is not None and parts.domain is not None
 
 
+def _parts(program: Program) -> list[Formulas]:
+    return [formulas(op, len(o), c) for op, o, c in zip(program.ops, program.operands, program.consts)]
+
+
 def _group_keys(program: Program) -> tuple[list[Any], dict[Any, list[int]]]:
+    # nodes fuse when they do the same operation at the same depth, and their gradients are
+    # worked out alike (in the output's cone or not, zero or not, reaching parameters or not)
     depth = _depths(program)
     static = program.statics()
+    flow = analysis.flow(program, _parts(program))
     keys: list[Any] = []
     groups: dict[Any, list[int]] = {}
     for i, (op, operands, consts) in enumerate(zip(program.ops, program.operands, program.consts)):
         slot = program.first + i
         shared = () if not consts or _varying_constants_trace(op, len(operands), len(consts)) else consts
-        key = (depth[slot], id(op), len(operands), len(consts), static[slot], i < program.cone, shared)
+        kind = (static[slot], i < program.cone, flow.zero[slot], flow.feeds_params[slot])
+        key = (depth[slot], id(op), len(operands), len(consts), kind, shared)
         keys.append(key)
         groups.setdefault(key, []).append(slot)
     return keys, groups
@@ -148,6 +156,8 @@ class _Plan:
         self.array_static = {"X": False, "P": True}
         self.location += [("", 0)] * len(program.ops)
         self.made = {"GP", "GX"}  # gradient arrays made so far, as backward is written
+        self.flow = analysis.flow(program, _parts(program))
+        self.feeds = {"X": False, "P": True}  # arrays whose gradients reach a parameter
         _, grouped = _group_keys(program)
         depth = _depths(program)
         self.groups: list[_Group] = []
@@ -168,6 +178,7 @@ class _Plan:
                 self.location[slot] = (name, row)
             self.size[name] = len(members)
             self.array_static[name] = group.static
+            self.feeds[name] = self.flow.feeds_params[members[0]]
             self.groups.append(group)
 
     def constant(self, prefix: str, value: Any) -> str:
@@ -231,12 +242,14 @@ class _Plan:
                     lines.append(f"{target} = {part}" if own else f"{target} = {part}.copy()")
                     continue
                 lines.append(f"{target} = zeros({array}.shape)")
-            if len(set(rows)) < len(rows):  # a slot read twice: its terms add up, unbuffered
+            if len(set(rows)) == 1 and len(rows) > 1:  # one slot read by every row: their terms' sum
+                line = f"G{array}[{rows[0]}:{rows[0] + 1}] += {part}.sum(axis=0, keepdims=True)"
+            elif len(set(rows)) < len(rows):  # a slot read twice: its terms add up, unbuffered
                 line = f"add_at(G{array}, {self.constant('I', self.np.array(rows))}, {part})"
             else:
                 line = f"{self.rows_text(array, rows, 'G')} += {part}"
-            # the inputs' gradients are worked out only when asked for (input_grads)
-            lines.append(f"if want_inputs: {line}" if array == "X" else line)
+            # gradients that reach no parameter (the inputs') are worked out only when asked for
+            lines.append(line if self.feeds[array] else f"if want_inputs: {line}")
         return lines
 
 
@@ -304,8 +317,15 @@ class NumpyCode:
         body = ["    GP = zeros((P.shape[0], 1))", "    GX = zeros(X.shape) if want_inputs else None"]
         body += ["    " + line for line in plan.scatter([program.results[0]], "seeds[None, :]", True)]
         for group, name, info in reversed(made):
-            if group.members[0] - program.first < program.cone:
-                body += ["    " + line for line in self._backward_group(plan, group, name, info)]
+            member = group.members[0]
+            if member - program.first < program.cone and not plan.flow.zero[member]:
+                lines = self._backward_group(plan, group, name, info)
+                if not plan.flow.feeds_params[member]:  # reaches inputs only: when asked for
+                    lines = [
+                        line if line.startswith("if want_inputs:") else f"if want_inputs: {line}"
+                        for line in lines
+                    ]
+                body += ["    " + line for line in lines]
         body.append("    return GP[:, 0], (GX.T if want_inputs else None)")
         # what backward reads of forward's arrays, handed over by forward
         made_names = {m.group(1) for line in forward for m in [_TARGET.match(line)] if m}
@@ -474,6 +494,8 @@ class NumpyCode:
                 lines += [line.format(*args, o=name, t=prefix) for line in t.rule_lines]
                 locals_ = [x.format(*args, o=name, t=prefix) if isinstance(x, str) else x for x in t.locals]
             for j, local in enumerate(locals_):
+                if analysis.zero_local(info["parts"], j):
+                    continue  # 0 whatever the inputs (detach): checked below instead
                 if python_code._is_one(local):
                     term = g
                 elif isinstance(local, str):
@@ -483,6 +505,8 @@ class NumpyCode:
                     term = f"D{n}_{j}"
                     lines.append(f"{term} = {symbolic.number_text(local)} * {g}")
                 lines += plan.scatter([row[j] for row in info["operands"]], term, batch, fresh=term != g)
+            if any(plan.flow.checked[m] for m in group.members):  # graph mode's 0 * inf is nan
+                lines.append(f"if not isfinite({g}).all(): raise FAULT")
         return lines
 
     # --- running ---
@@ -531,8 +555,7 @@ class NumpyCode:
 
 
 def _needs_check_slots(program: Program) -> list[bool]:
-    parts = [formulas(op, len(o), c) for op, o, c in zip(program.ops, program.operands, program.consts)]
-    return python_code._needs_check(program, parts)
+    return analysis.needs_check(program, _parts(program))
 
 
 def _guard_lines(plan: _Plan) -> list[str]:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from microgrid import ops
-from microgrid.tape import symbolic
+from microgrid.tape import analysis, symbolic
 from microgrid.tape.capture import Program
 from microgrid.tape.formulas import Formulas, Text, formulas, text
 from microgrid.tape.symbolic import number_text
@@ -47,7 +47,6 @@ MAX_DEPTH = 12  # how deep single-use values nest into one expression before one
 # the names generated code gives numbers: inputs x3, parameters p3, values v3, gradients g3 gx3 gp3
 _NAME = re.compile(r"\b(?:gx|gp|g|x|p|v)\d+\b|\bseed\b")
 _ASSIGNMENT = re.compile(r"\s*(\w+) (\+?)= (.*)")
-_INPUT_GRAD = re.compile(r"\s*gx\d+ \+?= ")
 
 
 def reads_and_writes(lines: list[str]) -> tuple[list[str], set[str]]:
@@ -101,6 +100,7 @@ class _Code:
     param_grads: list[str]  # per parameter, likewise
     accumulators: list[str]  # gradients added up over the rows (parameters, static instructions)
     namespace: dict[str, Any]
+    lean: _Code | None = None  # the backward training runs: the parameters' gradients only
 
 
 def _calls() -> dict[str, Any]:
@@ -120,15 +120,19 @@ def _op_function(namespace: dict[str, Any], kind: str, op: ops.Operation, functi
     return name
 
 
-def generate(program: Program, hoist: bool) -> _Code:
-    """The program's statements. ``hoist``: compute what parameters alone make once, outside the row loop."""
+def generate(program: Program, hoist: bool, lean: bool = False) -> _Code:
+    """The program's statements. ``hoist``: compute what parameters alone make once, outside the row loop.
+
+    With ``lean``, ``code.lean`` holds a second backward that works out the
+    parameters' gradients only (what training needs).
+    """
     names = _Names(program)
     value = list(names.values)  # per slot, its name, or the expression of a single-use value
     first = program.first
     static = program.statics() if hoist else [False] * program.n_slots
     parts = [formulas(op, len(o), c) for op, o, c in zip(program.ops, program.operands, program.consts)]
     texts = [text(p, False) for p in parts]
-    checked = _needs_check(program, parts)
+    checked = analysis.needs_check(program, parts)
     inline = _single_use(program, texts, checked, static)
     namespace = _calls()
     ready: dict[int, list[int]] = {}
@@ -177,34 +181,12 @@ def generate(program: Program, hoist: bool) -> _Code:
             (code.static_forward if static[slot] else code.row_forward).append(lines)
         add_guards(i)
     code.results = [value[s] for s in program.results]
-    _backward(program, texts, value, names, static, namespace, code)
+    gradients = analysis.flow(program, parts)
+    _backward(program, parts, texts, gradients, value, names, static, namespace, code, False)
+    if lean:
+        code.lean = _Code(code.static_forward, code.row_forward, [], [], code.results, [], [], [], namespace)
+        _backward(program, parts, texts, gradients, value, names, static, namespace, code.lean, True)
     return code
-
-
-def _needs_check(program: Program, parts: list[Formulas]) -> list[bool]:
-    # Per slot: must the code check it for inf and nan? Only a number that can be
-    # inf or nan (an operation that can overflow quietly, as * does, or one fed
-    # such a number) and that some use could hide: a result, a guard, or an
-    # operand of an operation that does not pass inf and nan on (relu, tanh, /).
-    first = program.first
-    maybe = [False] * program.n_slots
-    for i, (p, operands) in enumerate(zip(parts, program.operands)):
-        if p.selects:
-            maybe[first + i] = any(maybe[operands[k]] for k in p.forward_keys if isinstance(k, int))
-        else:
-            maybe[first + i] = True
-    exposed = [False] * program.n_slots
-    for s in program.results:
-        exposed[s] = True
-    for guard in program.guards:
-        exposed[guard.left] = True
-        if guard.right_is_slot:
-            exposed[guard.right] = True
-    for p, operands in zip(parts, program.operands):
-        for j, c in enumerate(operands):
-            if not p.passes[j]:
-                exposed[c] = True
-    return [m and e for m, e in zip(maybe, exposed)]
 
 
 def _single_use(program: Program, texts: list[Text], checked: list[bool], static: list[bool]) -> list[bool]:
@@ -259,23 +241,34 @@ def _single_use(program: Program, texts: list[Text], checked: list[bool], static
 
 def _backward(
     program: Program,
+    parts: list[Formulas],
     texts: list[Text],
+    gradients: analysis.Flow,
     value: list[str],
     names: _Names,
     static: list[bool],
     namespace: dict[str, Any],
     code: _Code,
+    lean: bool,
 ) -> None:
     # The chain rule, outputs first, in graph mode's order. A gradient lives in a
     # variable; when a local derivative is 1 (a sum) the operand's gradient is the
     # same number, so it takes over the variable (an alias) instead of copying
     # it: shared read-only by operands that get nothing else, or handed to one.
     # A gradient written once and read once (a chain) nests into its reader.
+    # Terms that are 0 whatever the inputs (behind a detach) are left out, and
+    # with ``lean`` so are gradients that reach no parameter.
     first = program.first
+
+    def term_needed(i: int, j: int) -> bool:
+        c = program.operands[i][j]
+        return not analysis.zero_local(parts[i], j) and not gradients.skips(c, lean)
+
     contributions = [0] * program.n_slots
     for i in range(program.cone):
-        for c in program.operands[i]:
-            contributions[c] += 1
+        if not gradients.skips(first + i, lean):
+            for j, c in enumerate(program.operands[i]):
+                contributions[c] += term_needed(i, j)
     output = program.results[0]
     contributions[output] += 1
     gname: dict[int, str] = {}
@@ -297,7 +290,7 @@ def _backward(
     for i in range(program.cone - 1, -1, -1):
         slot = first + i
         g = names.grad(slot) if static[slot] else gname.get(slot)
-        if g is None:
+        if g is None or gradients.skips(slot, lean):
             continue
         op, operands, t = program.ops[i], program.operands[i], texts[i]
         args, out = [value[c] for c in operands], value[slot]
@@ -321,6 +314,8 @@ def _backward(
         )
         level = depth.get(g, 0)
         for j, c in enumerate(operands):
+            if not term_needed(i, j):
+                continue
             local = locals_[j]
             pure = _is_one(local)
             if pure:
@@ -348,6 +343,8 @@ def _backward(
             else:
                 gname[c] = names.grad(c)
                 lines.append(f"{gname[c]} = {term}")
+        if gradients.checked[slot]:  # a term 0 * g left out: graph mode's nan when g is not finite
+            lines.append(f"if {g} - {g} != 0.0: raise FAULT")
         if lines:
             (code.static_backward if static[slot] else code.row_backward).append(lines)
 
@@ -355,7 +352,7 @@ def _backward(
         if gname.get(leaf) in depth:
             code.row_backward.append([f"{names.grad(leaf)} = {gname[leaf]}"])
             gname[leaf] = names.grad(leaf)
-    code.input_grads = [gname.get(s, "0.0") for s in range(program.n_inputs)]
+    code.input_grads = [] if lean else [gname.get(s, "0.0") for s in range(program.n_inputs)]
     code.param_grads = [
         names.grad(s) if static[s] else gname.get(s, "0.0") for s in range(program.n_inputs, first)
     ]
@@ -430,7 +427,7 @@ class OneFunction(_Rows):
     """The program as two functions, forward and backward, each looping over the rows of a batch."""
 
     def __init__(self, program: Program) -> None:
-        code = generate(program, hoist=True)
+        code = generate(program, hoist=True, lean=True)
         names = _Names(program)
         params = names.values[program.n_inputs : program.first]
         inputs = names.values[: program.n_inputs]
@@ -448,26 +445,13 @@ class OneFunction(_Rows):
         forward += _body(code.row_forward, "        ")
         forward += [f"        R.append({results})", f"        S.append({_tuple(saved)})"]
         forward.append(f"    return R, S, {_tuple(statics)}")
-        backward = ["def backward(S, seeds, statics, P):"]
-        if params:
-            backward.append(f"    {_targets(params)} = P")
-        if statics:
-            backward.append(f"    {_targets(statics)} = statics")
-        if code.accumulators:
-            backward.append(f"    {' = '.join(code.accumulators)} = -0.0")
-        backward.append("    IG = []")
-        backward.append(f"    for {'(' + _targets(saved) + '), ' if saved else '_, '}seed in zip(S, seeds):")
-        backward += _body(code.row_backward, "        ")
-        backward.append(f"        IG.append({_tuple(code.input_grads)})")
-        backward += _body(code.static_backward, "    ")
-        backward.append(f"    return {_tuple(code.param_grads)}, IG")
-        self.source = "\n".join(forward) + "\n\n\n" + "\n".join(backward) + "\n"
+        self.source = "\n".join(forward) + "\n\n\n" + _backward_source(code, params, saved, statics) + "\n"
         self._namespace = dict(code.namespace)
-        # training never reads the inputs' gradients: the backward it runs leaves them out (nothing
-        # else reads a gx variable); the one above, which the source shows, is compiled when asked for
-        lean = [line for line in backward if not _INPUT_GRAD.match(line)]
-        lean = [line.replace(f"IG.append({_tuple(code.input_grads)})", "pass") for line in lean]
-        exec(compile("\n".join(forward + ["", "", *lean]) + "\n", "<tape>", "exec"), self._namespace)  # noqa: S102
+        # training never reads the inputs' gradients: the backward it runs works out the
+        # parameters' only; the one the source shows is compiled when input_grads() asks
+        assert code.lean is not None
+        lean = _backward_source(code.lean, params, saved, statics)
+        exec(compile("\n".join(forward) + "\n\n\n" + lean + "\n", "<tape>", "exec"), self._namespace)  # noqa: S102
         self._forward = self._namespace["forward"]
         self._lean_backward = self._namespace["backward"]
         self._backward: Any = None
@@ -490,6 +474,25 @@ class OneFunction(_Rows):
             self._backward = namespace["backward"]
         param_grads, input_grads = self._backward(saved, seeds, statics, params)
         return param_grads, input_grads
+
+
+def _backward_source(code: _Code, params: list[str], saved: list[str], statics: list[str]) -> str:
+    # the backward function: the row loop of the chain rule, then what parameters alone made
+    lines = ["def backward(S, seeds, statics, P):"]
+    if params:
+        lines.append(f"    {_targets(params)} = P")
+    if statics:
+        lines.append(f"    {_targets(statics)} = statics")
+    if code.accumulators:
+        lines.append(f"    {' = '.join(code.accumulators)} = -0.0")
+    lines.append("    IG = []")
+    lines.append(f"    for {'(' + _targets(saved) + '), ' if saved else '_, '}seed in zip(S, seeds):")
+    lines += _body(code.row_backward, "        ") or ["        pass"]
+    if code.input_grads:
+        lines.append(f"        IG.append({_tuple(code.input_grads)})")
+    lines += _body(code.static_backward, "    ")
+    lines.append(f"    return {_tuple(code.param_grads)}, IG")
+    return "\n".join(lines)
 
 
 def _order(name: str) -> tuple[str, int]:

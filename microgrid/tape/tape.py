@@ -496,7 +496,8 @@ def _array_rows(code: Any, x: Any, n: int) -> tuple[Any, bool]:
         raise ValueError(f"the tape has {n} inputs, got rows of {rows.shape[1]} numbers")
     if batch and rows.shape[0] == 0:
         raise ValueError("the batch is empty")
-    if rows.dtype.kind not in "fiub" or not np.isfinite(rows).all():
+    total = rows.sum() if rows.dtype.kind in "fiub" else math.nan  # inf or nan anywhere: inf or nan here
+    if total - total != 0.0:
         for r, row in enumerate(rows.tolist()):  # find the culprit, named as for a list
             _checked_row(row, n, r if batch else None)
     return code.prepare_array(np.ascontiguousarray(rows, dtype=np.float64)), batch
