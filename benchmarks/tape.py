@@ -54,6 +54,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from run import _plain_chain  # noqa: E402 (the engine table's plain-float chain)
 from training_step import moons  # noqa: E402 (the benchmarks' own moons, as training_step.py draws them)
 
 N = 100_000
@@ -79,17 +80,8 @@ def _timed(function: Callable[[], Any], warm: int = 1, runs: int = 5) -> float:
 
 def chain(contender: str) -> float:
     """Seconds for the 100,000-step chain, forward and backward."""
-    if contender == "floats":
-
-        def run() -> None:
-            y = 1.0
-            for _ in range(N):
-                y = y * 1.0001 + 0.0001
-            grad = 1.0
-            for _ in range(N):
-                grad *= 1.0001
-
-        return _timed(run, runs=9)
+    if contender == "floats":  # run.py's lower bound, the same loops on floats
+        return statistics.median(_plain_chain() for _ in range(9))
     if contender == "tape":
         from microgrid import Tape, Value
 
@@ -365,19 +357,20 @@ def _mnist_batch(size: int) -> tuple[Any, Any]:
     return numpy.array(train.X[:size]), numpy.array(train.y[:size])
 
 
+def _torch_mnist_net() -> Any:
+    # 784-16-16-10 with ReLU, in float64, seeded
+    torch = _torch()
+    torch.manual_seed(0)
+    layers = [torch.nn.Linear(784, 16), torch.nn.ReLU(), torch.nn.Linear(16, 16), torch.nn.ReLU()]
+    return torch.nn.Sequential(*layers, torch.nn.Linear(16, 10)).double()
+
+
 def mnist(contender: str, size: int) -> float:
     """Seconds for forward and backward of the mean cross-entropy of a batch."""
     images, labels = _mnist_batch(size)
     if contender == "torch":
         torch = _torch()
-        torch.manual_seed(0)
-        net = torch.nn.Sequential(
-            torch.nn.Linear(784, 16),
-            torch.nn.ReLU(),
-            torch.nn.Linear(16, 16),
-            torch.nn.ReLU(),
-            torch.nn.Linear(16, 10),
-        ).double()
+        net = _torch_mnist_net()
         x, y = torch.tensor(images), torch.tensor(labels)
 
         def step() -> None:  # gradients accumulate (no zeroing on either side)
@@ -427,14 +420,7 @@ def mnist_epoch(contender: str) -> float:
     train, _ = data.mnist()
     if contender == "torch":
         torch = _torch()
-        torch.manual_seed(0)
-        net = torch.nn.Sequential(
-            torch.nn.Linear(784, 16),
-            torch.nn.ReLU(),
-            torch.nn.Linear(16, 16),
-            torch.nn.ReLU(),
-            torch.nn.Linear(16, 10),
-        ).double()
+        net = _torch_mnist_net()
         images, labels = torch.tensor(train.X, dtype=torch.float64), torch.tensor(train.y)
         optimizer = torch.optim.Adam(net.parameters(), lr=0.01)
         start = time.perf_counter()
@@ -620,7 +606,10 @@ def table(workloads: list[str], repeats: int) -> str:
                 ratio = "(this)"
             else:
                 ratio = _ratio(medians[ours_name], value)
-            figure = f"{value * 1e3:.3f} ms" if unit == "s" and value < 1 else f"{value:.3g} {unit}"
+            if unit == "s":
+                figure = f"{value * 1e3:.3f} ms" if value < 1 else f"{value:.2f} s"
+            else:
+                figure = f"{value:,.1f} {unit}" if unit == "us" else f"{value:,.0f} {unit}"
             if workload.startswith("compile") and contender.isdigit():
                 figure += " per instruction"
                 contender = f"chain of {int(contender):,}"
