@@ -320,11 +320,8 @@ class NumpyCode:
             member = group.members[0]
             if member - program.first < program.cone and not plan.flow.zero[member]:
                 lines = self._backward_group(plan, group, name, info)
-                if not plan.flow.feeds_params[member]:  # reaches inputs only: when asked for
-                    lines = [
-                        line if line.startswith("if want_inputs:") else f"if want_inputs: {line}"
-                        for line in lines
-                    ]
+                if not plan.flow.feeds_params[member] and lines:  # reaches inputs only: when asked for
+                    lines = ["if want_inputs:", *("    " + line for line in lines)]
                 body += ["    " + line for line in lines]
         body.append("    return GP[:, 0], (GX.T if want_inputs else None)")
         # what backward reads of forward's arrays, handed over by forward

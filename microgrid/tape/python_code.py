@@ -336,7 +336,9 @@ def _backward(
             elif pure and not handed and g not in frozen and g not in depth and operands.count(c) == 1:
                 gname[c] = g  # handed over: this operand adds to it later
                 handed = True
-            elif contributions[c] == 1 and nests(c) and level + 1 < MAX_DEPTH and not pure and not handed:
+            elif (
+                contributions[c] == 1 and nests(c) and level + 1 < MAX_DEPTH and not pure and not handed
+            ) and not (t.locals is not None and t.rule_lines):  # a temporary stays in its own statement
                 gname[c] = term  # nested into its one reader, which reads g later: g must stay as it is
                 depth[term] = level + 1
                 frozen.add(g)
