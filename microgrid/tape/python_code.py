@@ -622,7 +622,7 @@ def _pack(
 
 def _reader(indices: list[int]) -> Any:
     # a function reading those places of a list (-1: the 0.0 kept at its end), a slice when they follow on
-    if indices and indices == list(range(indices[0], indices[0] + len(indices))):
+    if indices and indices[0] >= 0 and indices == list(range(indices[0], indices[0] + len(indices))):
         return operator.itemgetter(slice(indices[0], indices[0] + len(indices)))
     getter = operator.itemgetter(*indices, -1)
     return lambda grads: getter(grads)[:-1]
