@@ -5,8 +5,9 @@ A ``Value`` holds one number and remembers the operations that made it;
 operation is one entry of ``microgrid.ops``. On top:
 ``microgrid.nn`` (neurons, layers, MLPs), ``microgrid.losses``,
 ``microgrid.optim`` (SGD, Adam), ``microgrid.data``, ``microgrid.train``,
-``microgrid.testing`` (gradcheck, hypothesis strategies) and
-``microgrid.viz`` (Graphviz drawings).
+``microgrid.testing`` (gradcheck, hypothesis strategies),
+``microgrid.viz`` (Graphviz drawings) and ``microgrid.tape`` (``Tape``: a
+recorded graph compiled, replayed fast on new inputs and whole batches).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from microgrid.nn import MLP, Layer, Module, Neuron
 from microgrid.ops import Domain, Operation
 from microgrid.optim import SGD, Adam
 from microgrid.serialize import load, load_into, save
+from microgrid.tape import Tape
 from microgrid.train import fit
 from microgrid.viz import backward_steps, draw_dot, explore, format_number
 
@@ -38,6 +40,7 @@ __all__ = [
     "Adam",
     "Domain",
     "Operation",
+    "Tape",
     "Layer",
     "Module",
     "Neuron",

@@ -173,6 +173,11 @@ def _add_train(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="write model.json, history.json and the plots to this directory (all of them, or none)",
     )
     add("--no-progress", action="store_true", help="show no progress bar")
+    add(
+        "--no-compile",
+        action="store_true",
+        help="train in graph mode (a graph of Values per step) instead of on a compiled tape",
+    )
     train_parser.set_defaults(run=_run_train, error=train_parser.error)
 
 
@@ -236,6 +241,7 @@ def _run_train(args: argparse.Namespace) -> int:
             test=test_set,
             seed=args.seed,
             progress=not args.no_progress,
+            compile=not args.no_compile,
         )
     except ArithmeticError:  # an overflow (the engine names the operation, at length)
         print(f"microgrid train: error: training diverged; try a smaller --lr than {lr:g}", file=sys.stderr)
@@ -247,7 +253,9 @@ def _run_train(args: argparse.Namespace) -> int:
         )
         return 1
     seconds = time.perf_counter() - started
-    train_accuracy, test_accuracy = train.evaluate(model, training_set), history.test_accuracy[-1]
+    print(f"engine: {_engine(history)}")
+    train_accuracy = train.evaluate(model, training_set, compile=not args.no_compile)
+    test_accuracy = history.test_accuracy[-1]
     print(
         f"train accuracy {train_accuracy:.1%}, test accuracy {test_accuracy:.1%} "
         f"(final loss {history.loss[-1]:.4g}, {seconds:.1f} s)"
@@ -263,6 +271,15 @@ def _run_train(args: argparse.Namespace) -> int:
             return 1
         print(f"wrote {', '.join(str(Path(args.out) / name) for name in outputs_written)}")
     return 0
+
+
+def _engine(history: train.History) -> str:
+    # what ran the steps, in a few words
+    if history.backend != "graph":
+        return f"a compiled tape, {history.backend} backend"
+    if history.not_compiled:
+        return f"graph mode (the model and loss did not compile: {history.not_compiled})"
+    return "graph mode (--no-compile)"
 
 
 def _train_settings(args: argparse.Namespace) -> dict[str, Any]:

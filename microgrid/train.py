@@ -9,10 +9,16 @@ a ``History`` of loss and accuracy per epoch. ``predict``, ``outputs`` and
 The dataset says what is learned: class labels (classification) or
 real-valued targets (regression, with ``mse``). ``LOSSES`` names the losses
 ``fit`` and the command line know.
+
+With ``compile=True`` the same loop runs on a ``microgrid.Tape``: one
+example's loss is traced once, with the example's numbers and its label as
+the tape's inputs, and each batch is replayed through it (numpy batches for a
+network); the numbers are graph mode's, to rounding.
 """
 
 from __future__ import annotations
 
+import math
 import numbers
 import random
 import sys
@@ -24,8 +30,9 @@ from typing import Any, Literal
 from microgrid import checks, losses, optim
 from microgrid.data import Dataset
 from microgrid.display import ELLIPSIS, elided, html_table, short_list
-from microgrid.engine import Value, no_grad
+from microgrid.engine import Value, no_grad, set_grad_enabled
 from microgrid.nn import Module
+from microgrid.tape import GuardError, Tape
 
 # a loss the user writes: (the model's outputs for a batch, their targets) -> one Value;
 # the targets are class labels, or for regression real numbers (or lists of them)
@@ -46,6 +53,9 @@ class History:
     ``step_loss``: the loss of every step. With ``steps``, the last epoch may
     be partial. For regression (real-valued targets) there is no accuracy:
     ``accuracy`` and ``test_accuracy`` stay empty, and the losses tell.
+    ``backend``: what ran the steps: "graph" (graph mode), or a tape's
+    backend ("numpy", "python"); ``not_compiled`` says why a run asked to
+    compile trained in graph mode ("" otherwise).
     """
 
     loss: list[float] = field(default_factory=list)
@@ -53,6 +63,8 @@ class History:
     test_accuracy: list[float] = field(default_factory=list)
     step_loss: list[float] = field(default_factory=list)
     test_loss: list[float] = field(default_factory=list)
+    backend: str = "graph"
+    not_compiled: str = ""
 
     def __repr__(self) -> str:
         # the first and last epochs of each list, not every step
@@ -96,7 +108,7 @@ def mse(outputs: list[Any], labels: list[int]) -> Value:
     if not isinstance(outputs[0], list):
         return losses.mse(outputs, [2.0 * y - 1.0 for y in _binary(labels, "mse")])
     predictions = [z for row in outputs for z in row]
-    targets = [float(k == y) for y, row in zip(labels, outputs) for k in range(len(row))]
+    targets = [t for y, row in zip(labels, outputs) for t in losses.one_hot(y, len(row))]
     return losses.mse(predictions, targets)
 
 
@@ -177,6 +189,7 @@ def fit(
     test: Dataset | None = None,
     seed: int = 0,
     progress: bool = True,
+    compile: bool = False,
 ) -> History:
     """Train ``model`` on ``data``; returns the ``History``.
 
@@ -212,6 +225,14 @@ def fit(
         progress: show a progress bar with this step's loss and the epoch's accuracy so
             far (tqdm.auto: a widget in Jupyter with ipywidgets, else text on stderr;
             none if tqdm is not installed).
+        compile: run the steps on a ``microgrid.Tape`` of one example's loss
+            (the model, the loss and the L2 penalty traced once, at the first
+            example, and checked against graph mode at a few others), which is
+            many times faster; the numbers are graph mode's to rounding. When
+            the model or loss does not trace (it branches on a Value, reads
+            ``.data``, or its batch loss is not the mean of its examples'),
+            training runs in graph mode and a warning says why
+            (``History.not_compiled`` too).
 
     """
     _check_dataset(data, "data")
@@ -234,6 +255,7 @@ def fit(
 
     classes = data.n_classes is not None  # else regression: no accuracy
     history = History()
+    compiled = _compiled(model, data, test, loss_function, l2, history) if compile else None
     rng = random.Random(seed)
     bar = _progress_bar(total_steps, progress)
     try:
@@ -244,7 +266,14 @@ def fit(
             batches = [order[start : start + size] for start in range(0, len(order), size)]
             epoch_loss, hits, seen = 0.0, 0.0, 0
             for batch in batches[: total_steps - step]:
-                batch_loss, batch_accuracy = _step(model, data, batch, loss_function, l2, step_optimizer)
+                if compiled is not None:
+                    try:
+                        batch_loss, batch_accuracy = compiled.step(batch, step_optimizer)
+                    except GuardError as error:  # raised before any change: this batch goes to graph mode
+                        _uncompiled(history, f"a branch of the model flipped: {error}")
+                        compiled = None
+                if compiled is None:
+                    batch_loss, batch_accuracy = _step(model, data, batch, loss_function, l2, step_optimizer)
                 step += 1
                 history.step_loss.append(batch_loss)
                 epoch_loss += batch_loss * len(batch)
@@ -258,7 +287,8 @@ def fit(
             if classes:
                 history.accuracy.append(hits / seen)
             if test is not None:
-                test_loss, test_accuracy = _measure(model, test, loss_function, l2)
+                measured = compiled.measure() if compiled is not None else None
+                test_loss, test_accuracy = measured or _measure(model, test, loss_function, l2)
                 history.test_loss.append(test_loss)
                 if classes:
                     history.test_accuracy.append(test_accuracy)
@@ -290,6 +320,125 @@ def _step(
     return loss.data, accuracy
 
 
+class _CompiledSteps:
+    """fit's steps replayed on a tape of one example's loss (with the model's outputs beside it)."""
+
+    def __init__(self, tape: Tape, data: Dataset, test: Dataset | None) -> None:
+        self.tape = tape
+        self.data = data
+        self.test = test
+        self.rows = _as_rows(_example_rows(data), tape.backend)
+        self.test_rows = _as_rows(_example_rows(test), tape.backend) if test is not None else None
+
+    def step(self, batch: list[int], optimizer: optim.Optimizer) -> tuple[float, float]:
+        """One update from the examples in batch: (their loss, their accuracy before the update)."""
+        rows = self.rows[batch] if hasattr(self.rows, "shape") else [self.rows[i] for i in batch]
+        row_losses, model_outputs = self.tape(rows)
+        accuracy = (
+            losses.accuracy(model_outputs, [self.data.y[i] for i in batch])
+            if self.data.n_classes is not None
+            else 0.0
+        )
+        optimizer.zero_grad()  # like torch: gradients accumulate until zeroed
+        self.tape.backward(reduce="mean")
+        optimizer.step()
+        return math.fsum(row_losses) / len(row_losses), accuracy
+
+    def measure(self) -> tuple[float, float] | None:
+        """(the loss, the accuracy) on the test set, from one replay; None when a guard refuses it."""
+        assert self.test is not None
+        try:
+            row_losses, model_outputs = self.tape(self.test_rows)
+        except GuardError:
+            return None
+        classes = self.test.n_classes is not None
+        accuracy = losses.accuracy(model_outputs, list(self.test.y)) if classes else 0.0
+        return math.fsum(row_losses) / len(row_losses), accuracy
+
+
+def _compiled(
+    model: Module,
+    data: Dataset,
+    test: Dataset | None,
+    loss_function: LossFunction,
+    l2: float,
+    history: History,
+) -> _CompiledSteps | None:
+    # a tape of one example's loss (and the model's outputs), traced at the first example and
+    # verified against graph mode at others; None (graph mode, with a warning) when it does not trace
+    n = data.n_features
+    single_target = data.n_classes is not None or len(_row(data.y[0])) == 1
+
+    def example(*numbers: Value) -> tuple[Value, Any]:
+        target = numbers[n] if single_target else list(numbers[n:])
+        output = model(list(numbers[:n]))
+        loss = loss_function([output], [target])
+        if l2:
+            loss = loss + losses.l2(model.parameters(), l2)
+        return loss, output
+
+    rows = _example_rows(data)
+    try:
+        _check_batch_is_mean(model, data, loss_function)
+        tape = Tape.trace(example, rows[0], has_aux=True)
+        if not isinstance(tape(rows[0])[0], float):
+            raise TypeError("the loss of one example is not one number")
+        tape.verify(points=[rows[i] for i in _other_examples(data)])
+    except Exception as error:  # any reason at all: graph mode, which always works, says why
+        _uncompiled(history, f"{type(error).__name__}: {checks.shortened(str(error), 300)}")
+        return None
+    history.backend = tape.backend
+    return _CompiledSteps(tape, data, test)
+
+
+def _uncompiled(history: History, reason: str) -> None:
+    history.backend, history.not_compiled = "graph", reason
+    warnings.warn(f"fit(compile=True) trains in graph mode: {reason}", stacklevel=3)
+
+
+def _check_batch_is_mean(model: Module, data: Dataset, loss_function: LossFunction) -> None:
+    # a tape replays one example's loss and averages the rows: right only for a loss that
+    # is the mean of its examples' losses (the named ones are; a sum is not)
+    if len(data) < 2:
+        return
+    with no_grad():
+        outputs_ = [model(data.X[0]), model(data.X[1])]
+        both = loss_function(outputs_, [data.y[0], data.y[1]]).data
+        each = [loss_function([o], [y]).data for o, y in zip(outputs_, data.y[:2])]
+    if not math.isclose(both, (each[0] + each[1]) / 2, rel_tol=1e-9, abs_tol=1e-12):
+        raise ValueError(
+            f"the loss of a batch ({both!r} for the first two examples) is not the mean of its examples' "
+            f"losses ({each[0]!r} and {each[1]!r}), so one example's loss cannot stand for it"
+        )
+
+
+def _other_examples(data: Dataset) -> list[int]:
+    # up to three examples besides the first, with other labels where there are any
+    if data.n_classes is None:
+        return list(range(1, min(4, len(data))))
+    seen, chosen = {data.y[0]}, []
+    for i, label in enumerate(data.y):
+        if label not in seen:
+            seen.add(label)
+            chosen.append(i)
+            if len(chosen) == 3:
+                break
+    return chosen or list(range(1, min(3, len(data))))
+
+
+def _example_rows(data: Dataset) -> list[list[float]]:
+    # each example's numbers and then its target's, as one row (a tape's point)
+    return [[*x, *map(float, _row(y))] for x, y in zip(data.X, data.y)]
+
+
+def _as_rows(rows: list[list[float]], backend: str) -> Any:
+    if backend == "numpy":
+        import numpy
+
+        return numpy.array(rows, dtype=float)
+    return rows
+
+
 @no_grad()
 def _measure(model: Module, data: Dataset, loss_function: LossFunction, l2: float) -> tuple[float, float]:
     # (the loss, the accuracy) on a whole dataset, from one forward pass; accuracy 0 for regression
@@ -302,12 +451,19 @@ def _measure(model: Module, data: Dataset, loss_function: LossFunction, l2: floa
 
 
 @no_grad()
-def outputs(model: Module, X: Sequence[Sequence[float]]) -> list[Any]:
+def outputs(model: Module, X: Sequence[Sequence[float]], *, compile: bool = False) -> list[Any]:
     """The model's output for each example as plain numbers, recording no graph.
 
     A float per example for a model with one output, a list of floats for
-    several: a regression model's predictions (Keras's ``predict``).
+    several: a regression model's predictions (Keras's ``predict``). With
+    ``compile``, the model is traced once into a ``microgrid.Tape`` and the
+    examples replayed through it (checked against graph mode at a few of them
+    first; graph mode when it does not trace).
     """
+    if compile and len(X) > 1:
+        found = _compiled_outputs(model, X)
+        if found is not None:
+            return found
     results: list[Any] = []
     for x in X:
         output = model(x)
@@ -315,14 +471,27 @@ def outputs(model: Module, X: Sequence[Sequence[float]]) -> list[Any]:
     return results
 
 
-def predict(model: Module, X: Sequence[Sequence[float]]) -> list[int]:
+def _compiled_outputs(model: Module, X: Sequence[Sequence[float]]) -> list[Any] | None:
+    # the model's outputs replayed through a tape; None when it does not trace
+    rows = [list(map(float, x)) for x in X]
+    try:
+        with set_grad_enabled(True):  # a tape records (even when called under no_grad)
+            tape = Tape.trace(lambda *x: model(list(x)), rows[0])
+            tape.verify(points=rows[1:4])
+            return list(tape(_as_rows(rows, tape.backend)))
+    except Exception:  # graph mode, which always works
+        return None
+
+
+def predict(model: Module, X: Sequence[Sequence[float]], *, compile: bool = False) -> list[int]:
     """The class the model picks for each example, recording no graph.
 
     One output: class 1 when the score is above 0, else 0 (micrograd's rule).
     Several outputs: the index of the largest (the first on a tie, like argmax).
     For a regression model's real-valued predictions, use ``outputs``.
+    ``compile``: as for ``outputs``.
     """
-    return [_class_of(output) for output in outputs(model, X)]
+    return [_class_of(output) for output in outputs(model, X, compile=compile)]
 
 
 def _class_of(output: float | list[float]) -> int:
@@ -331,19 +500,21 @@ def _class_of(output: float | list[float]) -> int:
     return int(output > 0.0)
 
 
-def evaluate(model: Module, data: Dataset) -> float:
+def evaluate(model: Module, data: Dataset, *, compile: bool = False) -> float:
     """How well the model does on ``data``, recording no graph.
 
     For class labels, the accuracy: the fraction of examples ``predict`` gets
     right. For real-valued targets (regression), the mean squared error, as
     ``mse_to_targets`` computes it (like Keras's ``evaluate``, the loss).
+    ``compile``: as for ``outputs``.
     """
     if len(data) == 0:
         raise ValueError("cannot evaluate on an empty dataset")
     if data.n_classes is None:
         with no_grad():
-            return float(mse_to_targets([model(x) for x in data.X], list(data.y)).data)
-    predicted = predict(model, data.X)
+            found = outputs(model, data.X, compile=compile)
+            return float(mse_to_targets(found, list(data.y)).data)
+    predicted = predict(model, data.X, compile=compile)
     return sum(bool(p == y) for p, y in zip(predicted, data.y)) / len(data)
 
 
@@ -460,7 +631,8 @@ def _check_outputs(needed: Literal["one", "per class", "either"], width: int, lo
 
 
 def _binary(labels: Sequence[Any], loss_name: str) -> list[int]:
-    bad = next((i for i, y in enumerate(labels) if y not in (0, 1)), None)
+    # a label that is a Value is a traced input (compile=True): fed from checked data
+    bad = next((i for i, y in enumerate(labels) if not isinstance(y, Value) and y not in (0, 1)), None)
     if bad is not None:
         raise ValueError(
             f"{loss_name} is for two classes (labels 0 and 1), got label {labels[bad]!r} at y[{bad}]: "

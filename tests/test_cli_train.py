@@ -73,11 +73,13 @@ def test_a_short_run_writes_the_model_history_and_plots(tmp_path: Path) -> None:
     history = json.loads((out / "history.json").read_text())
     assert len(history["step_loss"]) == 3 and len(history["test_accuracy"]) == 3
 
-    # the file holds exactly the model the library trains with the same settings
+    # the file holds exactly the model the library trains with the same settings (compiled, by default)
     training_set, test_set = data.moons(40, seed=4).split(0.5, seed=4)
     model = MLP(2, [16, 16, 1], seed=4)
     lr = train.linear_schedule(1.0, 0.1, 3)
-    train.fit(model, training_set, loss="hinge", lr=lr, steps=3, l2=1e-4, seed=4, progress=False)
+    train.fit(
+        model, training_set, loss="hinge", lr=lr, steps=3, l2=1e-4, seed=4, progress=False, compile=True
+    )
     loaded = serialize.load(out / "model.json")
     assert loaded.state_dict() == model.state_dict()
     assert train.predict(loaded, test_set.X) == train.predict(model, test_set.X)

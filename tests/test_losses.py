@@ -10,8 +10,17 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from torch_oracle import F, needs_torch, torch
 
-from microgrid.engine import Value
-from microgrid.losses import accuracy, binary_cross_entropy, cross_entropy, hinge, l2, mse, sum_squared_error
+from microgrid.engine import Value, topological_order
+from microgrid.losses import (
+    accuracy,
+    binary_cross_entropy,
+    cross_entropy,
+    hinge,
+    l2,
+    mse,
+    one_hot,
+    sum_squared_error,
+)
 from microgrid.testing import gradcheck
 
 few = settings(max_examples=30, deadline=None)
@@ -310,3 +319,83 @@ def test_bad_inputs_are_errors_that_name_the_value(
 ) -> None:
     with pytest.raises(error, match=message):
         call()
+
+
+# --- traceable: labels as Values, the shift recorded ---
+
+
+@pytest.mark.parametrize(
+    ("loss", "predictions", "labels"),
+    [
+        (hinge, [0.5, -2.0, 0.25], [1, -1, -1]),
+        (binary_cross_entropy, [0.5, -2.0, 30.0], [1, 0, 1]),
+        (mse, [0.5, -2.0, 3.0], [1.0, 0.25, -4.0]),
+    ],
+)
+def test_a_label_that_is_a_value_gives_the_same_floats_as_the_number(
+    loss: Callable[..., Value], predictions: list[float], labels: list[float]
+) -> None:
+    # a traced label (an input of a tape) is used through recorded arithmetic, never a branch
+    ours, theirs = values(predictions), values(predictions)
+    with_numbers = loss(ours, labels)
+    with_values = loss(theirs, values([float(y) for y in labels]))
+    with_numbers.backward()
+    with_values.backward()
+    assert with_values.data == with_numbers.data
+    assert grads(theirs) == grads(ours)
+
+
+def test_cross_entropy_with_a_value_target_picks_its_logit_through_a_one_hot_vector() -> None:
+    rows = [[1.0, 2.0, 3.0], [0.5, -1.0, 0.0]]
+    ours, theirs = [values(r) for r in rows], [values(r) for r in rows]
+    with_numbers = cross_entropy(ours, [0, 2])
+    with_values = cross_entropy(theirs, values([0.0, 2.0]))
+    with_numbers.backward()
+    with_values.backward()
+    assert with_values.data == with_numbers.data
+    assert [grads(r) for r in theirs] == [grads(r) for r in ours]
+
+
+def test_one_hot_is_exact_for_ints_and_for_values_holding_them() -> None:
+    assert one_hot(2, 4) == [0.0, 0.0, 1.0, 0.0]
+    assert [v.data for v in one_hot(Value(2.0), 4)] == [0.0, 0.0, 1.0, 0.0]
+    with pytest.raises(ValueError, match="class index 4 is out of range for 4 classes"):
+        one_hot(4, 4)
+
+
+def test_the_log_sum_exp_shift_is_a_recorded_maximum_whose_gradient_is_stopped() -> None:
+    logits = values([1.0, 3.0, 2.0])
+    loss = cross_entropy(logits, 0)
+    ops = {node.op for node in topological_order(loss)}
+    assert {"maximum", "detach"} <= ops  # not a number read with .data
+    loss.backward()
+    softmax = [math.exp(z - 3.0) / sum(math.exp(u - 3.0) for u in (1.0, 3.0, 2.0)) for z in (1.0, 3.0, 2.0)]
+    assert grads(logits) == pytest.approx([softmax[0] - 1.0, softmax[1], softmax[2]], rel=1e-15)
+
+
+@pytest.mark.parametrize(
+    ("logits", "target"), [([1e308, -1e308], 0), ([-1e308, 1e308], 1), ([-1e308, 1e308, 0.0], 1)]
+)
+def test_cross_entropy_is_safe_for_any_finite_logits(logits: list[float], target: int) -> None:
+    zs = values(logits)
+    loss = cross_entropy(zs, target)  # like torch: 0.0, where z - max would overflow
+    loss.backward()
+    assert loss.data == 0.0
+    assert grads(zs) == [0.0] * len(logits)
+
+
+def test_true_and_false_are_refused_as_labels_by_every_loss_and_accuracy() -> None:
+    with pytest.raises(TypeError, match="hinge labels must be .1 or -1, got bool: True at index 0"):
+        hinge([1.0], [True])
+    with pytest.raises(TypeError, match="binary_cross_entropy labels must be 0 or 1, got bool: False"):
+        binary_cross_entropy([1.0], [False])
+    with pytest.raises(TypeError, match="accuracy labels must be .1/-1 .or 1/0.*got bool: True"):
+        accuracy([1.0], [True])
+    with pytest.raises(TypeError, match="a class index must be an int, got bool: True"):
+        cross_entropy([1.0, 2.0], True)
+
+
+@pytest.mark.parametrize("target", [math.nan, math.inf, -math.inf])
+def test_mse_with_a_target_that_is_not_finite_is_a_value_error_naming_it(target: float) -> None:
+    with pytest.raises(ValueError, match=rf"targets\[1\] must be finite, got {target!r}"):
+        mse([1.0, 2.0], [0.0, target])

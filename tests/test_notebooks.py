@@ -64,12 +64,22 @@ SHOWS: dict[str, dict[str, Any]] = {
     },
     "08_higher_order_derivatives": {"image/png": 2, "text": ["Hessian matches the hand-derived one"]},
     "09_backprop_step_by_step": {"text/html": 1, "text": ["d out/d w1 = d out/d x1w1 · d x1w1/d w1"]},
+    "10_from_graph_to_tape": {
+        "text": [
+            "the same float",
+            "GuardError: a branch of the traced function goes the other way here",
+            "TapeMismatchError:",
+            "W2 relu(W1 x + b1) + b2 computed by hand: checked",
+            "the same losses: checked",
+        ],
+    },
 }
 # Lessons that read MICROGRID_FAST, with a line only their full run prints.
 FULL_RUN_SHOWS = {
     "04_training_on_moons": "each trained for 100 steps",
     "05_digits": "1438 training images, 359 test images",
     "06_feature_attribution": "1438 training images, 359 test images",
+    "10_from_graph_to_tape": "timed with the full settings: 100,000 steps and 100 images",
 }
 MAX_BYTES = 400_000  # a committed notebook must stay light to read on a code host
 

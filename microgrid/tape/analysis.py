@@ -1,0 +1,95 @@
+"""What a program's code must do: which numbers to check, and which gradients are worth working out.
+
+Both backends write code from these. A number is checked for inf and nan only
+where a later operation could hide it (``needs_check``). Backward skips the
+gradients that are zero whatever the inputs (everything behind a ``detach``)
+and, when the inputs' gradients are not wanted, the gradients that reach no
+parameter (``Flow``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from microgrid.tape.capture import Program
+from microgrid.tape.formulas import Formulas
+from microgrid.tape.symbolic import Sym
+
+
+def needs_check(program: Program, parts: list[Formulas]) -> list[bool]:
+    """Per slot: must the code check it for inf and nan?
+
+    Only a number that can be inf or nan (an operation that can overflow
+    quietly, as ``*`` does, or one fed such a number) and that some use could
+    hide: a result, a guard, or an operand of an operation that does not pass
+    inf and nan on (relu of -inf is 0, tanh of inf is 1).
+    """
+    first = program.first
+    maybe = [False] * program.n_slots
+    for i, (p, operands) in enumerate(zip(parts, program.operands)):
+        if p.selects:
+            maybe[first + i] = any(maybe[operands[k]] for k in p.forward_keys if isinstance(k, int))
+        else:
+            maybe[first + i] = True
+    exposed = [False] * program.n_slots
+    for s in program.results:
+        exposed[s] = True
+    for guard in program.guards:
+        exposed[guard.left] = True
+        if guard.right_is_slot:
+            exposed[guard.right] = True
+    for p, operands in zip(parts, program.operands):
+        for j, c in enumerate(operands):
+            if not p.passes[j]:
+                exposed[c] = True
+    return [m and e for m, e in zip(maybe, exposed)]
+
+
+def zero_local(parts: Formulas, j: int) -> bool:
+    """True when the local derivative of operand ``j`` is the constant 0 (detach's, sign's)."""
+    if parts.rule is None:
+        return False
+    local = parts.rule[j]
+    return not isinstance(local, Sym) and not isinstance(local, str) and local == 0
+
+
+@dataclass(frozen=True)
+class Flow:
+    """Which gradients backward works out.
+
+    ``zero``: per slot, True when its gradient is 0 whatever the inputs (every
+    path to it from the output goes through a local derivative that is the
+    constant 0). ``feeds_params``: per slot, True when some parameter is among
+    the leaves below it (else its gradient reaches inputs only).
+    ``checked``: per slot, True when a term of its gradient is skipped as 0: the
+    gradient itself must then be checked, as 0 * inf is nan in graph mode.
+    """
+
+    zero: list[bool]
+    feeds_params: list[bool]
+    checked: list[bool]
+
+    def skips(self, slot: int, lean: bool) -> bool:
+        """True when backward needs no gradient for ``slot`` (``lean``: no inputs' gradients wanted)."""
+        return self.zero[slot] or (lean and not self.feeds_params[slot])
+
+
+def flow(program: Program, parts: list[Formulas]) -> Flow:
+    """The gradients worth working out in ``program`` (see ``Flow``)."""
+    first, n = program.first, program.n_slots
+    feeds = [program.n_inputs <= s < first for s in range(first)] + [False] * len(program.ops)
+    for i, operands in enumerate(program.operands):
+        feeds[first + i] = any(feeds[c] for c in operands)
+    reached = [False] * n  # a nonzero term of its gradient exists
+    reached[program.results[0]] = True
+    checked = [False] * n
+    for i in range(program.cone - 1, -1, -1):
+        slot = first + i
+        if not reached[slot]:
+            continue
+        for j, c in enumerate(program.operands[i]):
+            if zero_local(parts[i], j):
+                checked[slot] = True
+            else:
+                reached[c] = True
+    return Flow([not r for r in reached], feeds, checked)

@@ -1,0 +1,200 @@
+"""Capture: a recorded graph flattened into a program of numbered instructions (a Wengert list).
+
+Every number of the program has a slot: first the inputs (fed at each call),
+then the parameters (every other leaf, read live from its Value at each call),
+then one slot per instruction, in the order graph mode's backward uses
+(``topological_order`` of the output), so a replay adds up gradients in the
+same order and gets the same floats. An instruction is an entry of the table
+of operations (``microgrid.ops``), the slots of its Value operands and its
+constants: built-in operations, n-ary sums and users' registered operations
+alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from microgrid import engine
+from microgrid.engine import Value, topological_order
+from microgrid.ops import OPERATIONS, Operation
+
+COMPARISONS = ("<", "<=", ">", ">=")
+
+
+@dataclass(frozen=True)
+class Guard:
+    """A comparison a traced function made, and its result then; a replay checks it again.
+
+    ``left`` is a slot; ``right`` a slot or, when ``right_is_slot`` is false,
+    a constant. ``where`` says where in the user's code it was made.
+    """
+
+    left: int
+    comparison: str
+    right: Any
+    right_is_slot: bool
+    result: bool
+    where: str
+
+
+@dataclass
+class Program:
+    """A captured graph: instructions over numbered slots (see the module docstring).
+
+    Attributes:
+        inputs: the input Values (slots 0 .. n_inputs - 1), fed at each call.
+        params: the other leaves (the next slots), read live at each call.
+        ops, operands, consts: per instruction, its table entry, the slots of
+            its Value operands and its constants.
+        nodes: per instruction, the graph node it was captured from (to name
+            it in errors).
+        results: the slots a call returns per point, the output first.
+        cone: how many instructions, from the first, the output depends on
+            (those backward goes through); the rest serve other results or guards.
+        guards: comparisons to check again at each call (see ``Tape.trace``).
+
+    """
+
+    inputs: list[Value]
+    params: list[Value]
+    ops: list[Operation] = field(default_factory=list)
+    operands: list[tuple[int, ...]] = field(default_factory=list)
+    consts: list[tuple[float, ...]] = field(default_factory=list)
+    nodes: list[Value] = field(default_factory=list)
+    results: list[int] = field(default_factory=list)
+    cone: int = 0
+    guards: list[Guard] = field(default_factory=list)
+
+    @property
+    def n_inputs(self) -> int:
+        """How many inputs a point has."""
+        return len(self.inputs)
+
+    @property
+    def first(self) -> int:
+        """The slot of the first instruction's result (after the inputs and parameters)."""
+        return len(self.inputs) + len(self.params)
+
+    @property
+    def n_slots(self) -> int:
+        """Every slot: inputs, parameters and instructions."""
+        return self.first + len(self.ops)
+
+    def instruction_of(self, slot: int) -> int:
+        """The index of the instruction whose result is ``slot``."""
+        return slot - self.first
+
+    def statics(self) -> list[bool]:
+        """Per slot, whether it is the same for every point: parameters and what they alone make."""
+        static = [False] * len(self.inputs) + [True] * len(self.params)
+        for operands in self.operands:
+            static.append(all(static[s] for s in operands))
+        return static
+
+    def describe(self, slot: int) -> str:
+        """The slot in words: an input, a parameter (with its label), or an instruction."""
+        if slot < len(self.inputs):
+            return f"input {slot}"
+        if slot < self.first:
+            label = self.params[slot - len(self.inputs)].label
+            return f"parameter {slot - len(self.inputs)}" + (f" ({label!r})" if label else "")
+        i = self.instruction_of(slot)
+        node = self.nodes[i]
+        made_by = f", made by {_owner(node.scope)}" if node.scope is not None else ""
+        label = f", labelled {node.label!r}" if node.label else ""
+        return f"instruction {i} of {len(self.ops)} ({self.ops[i].name}{label}{made_by})"
+
+
+def _owner(scope: object) -> str:
+    text = repr(scope)
+    return text if len(text) <= 60 else f"{type(scope).__name__} at {id(scope):#x}"
+
+
+def capture(
+    output: Value, inputs: Sequence[Value], extra: Sequence[Value] = (), guards: Sequence[Any] = ()
+) -> Program:
+    """Flatten ``output``'s graph (and the graphs of ``extra`` results and of guards) into a Program.
+
+    ``inputs`` must be distinct leaves; every other leaf is a parameter.
+    ``guards`` are (value, comparison, other, result, where) as ``Tape.trace``
+    records them. Raises TypeError for a node that is not a Value or whose
+    derivative is a micrograd-style ``_backward`` closure (hidden in Python
+    code), LookupError for an operation with no entry in the table, and
+    ValueError for inputs that repeat or are not leaves, and for a node whose
+    operand count does not fit its operation.
+    """
+    for what, value in [("the output", output), *((f"inputs[{i}]", x) for i, x in enumerate(inputs))]:
+        if not isinstance(value, Value):
+            raise TypeError(f"a Tape needs Values: {what} is {type(value).__name__}: {value!r}")
+    slots: dict[Value, int] = {}
+    for i, x in enumerate(inputs):
+        if x.children:
+            raise ValueError(
+                f"inputs[{i}] is the result of {x.op!r}, not a leaf: a tape's inputs are the leaves "
+                "fed at each call (make them with Value(number))"
+            )
+        if x in slots:
+            raise ValueError(f"inputs[{i}] is inputs[{slots[x]}] again: each input is one slot")
+        slots[x] = i
+    roots = [output, *extra]
+    for value, _, other, _, _ in guards:
+        roots.append(value)
+        if isinstance(other, Value):
+            roots.append(other)
+    params: list[Value] = []
+    operations: list[Value] = []
+    placed: set[Value] = set()
+    cone = 0
+    for n, root in enumerate(roots):
+        for node in topological_order(root):
+            if node in placed:
+                continue
+            placed.add(node)
+            if not node.children or node in slots:
+                if node not in slots:
+                    params.append(node)
+            else:
+                operations.append(node)
+        if n == 0:
+            cone = len(operations)
+    program = Program(list(inputs), params, cone=cone)
+    for j, p in enumerate(params):
+        slots[p] = len(inputs) + j
+    for node in operations:
+        slots[node] = program.first + len(program.ops)
+        _add_instruction(program, node, slots)
+    program.results = [slots[root] for root in (output, *extra)]
+    for value, comparison, other, result, where in guards:
+        is_slot = isinstance(other, Value)
+        right = slots[other] if is_slot else float(other)
+        program.guards.append(Guard(slots[value], comparison, right, is_slot, result, where))
+    return program
+
+
+def _add_instruction(program: Program, node: Value, slots: dict[Value, int]) -> None:
+    if type(getattr(node, "_const", None)) is engine._Closure:
+        raise TypeError(
+            f"cannot compile {engine._describe(node)}: its derivative is a micrograd-style _backward "
+            "closure, hidden in Python code; register the operation's rule with "
+            "microgrid.register_operation(Operation(...)) instead"
+        )
+    op = OPERATIONS.get(node.op)
+    if op is None:
+        raise LookupError(
+            f"no entry for the operation {node.op!r} of {engine._describe(node)}: register one with "
+            "microgrid.register_operation(Operation(name, forward, rule))"
+        )
+    children, consts = node.children, node.const
+    count = len(children) + len(consts)
+    if (op.arity is not None and count != op.arity) or (op.name == "weighted_sum" and count % 2 == 0):
+        raise ValueError(
+            f"cannot compile {engine._describe(node)}: {len(children)} operands and {len(consts)} constants "
+            f"do not fit the operation {op.name!r}"
+            + (f" (it takes {op.arity})" if op.arity is not None else " (weights, as many inputs, a bias)")
+        )
+    program.ops.append(op)
+    program.operands.append(tuple(slots[c] for c in children))
+    program.consts.append(tuple(consts))
+    program.nodes.append(node)

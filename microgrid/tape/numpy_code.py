@@ -1,0 +1,572 @@
+"""numpy over a batch: nodes that do the same thing at the same depth run as one array operation.
+
+Every slot's numbers for a whole batch are one row of an array (inputs ``X``,
+parameters ``P``, each group's ``A7``), so a group of k nodes computes a (k,
+batch) array at once, from its operands gathered out of those arrays. The
+formulas are the table's (traced once, written with numpy's functions, see
+``NumpyWorld``). Weighted sums that read the same inputs with parameter
+weights (the neurons of a layer) become one matrix product ``W @ x + b``,
+their weights gathered from the parameters; sums become a sum along an axis.
+What parameters alone make (an L2 penalty) is computed once per batch, in
+arrays one column wide, and its gradient added up over the rows.
+
+Sums add up in numpy's order (pairwise, and BLAS's in matrix products), not
+exactly as graph mode's ``fsum``: results agree to rounding (the tests compare
+them with a bound on that rounding). numpy's exp, log and tanh may also differ
+from the math module's in the last bit. Any inf or nan, or a failed domain
+check, raises, and the caller replays the batch on the checked path, which
+names the row.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from microgrid import ops
+from microgrid.ops import Operation
+from microgrid.tape import analysis, python_code, symbolic
+from microgrid.tape.capture import Program
+from microgrid.tape.formulas import Formulas, formulas, text
+from microgrid.tape.python_code import FAULT
+
+_TARGET = re.compile(r"\s*(\w+) = ")
+_IDENTIFIER = re.compile(r"\b[A-Za-z_]\w*\b")
+FUSION_PAYS = 4.0  # instructions per fused group from which numpy beats generated Python (measured)
+
+
+@functools.cache
+def available() -> bool:
+    """True when numpy can be imported (and its world is registered with ``microgrid.ops``)."""
+    try:
+        import numpy
+    except ImportError:
+        return False
+    ops.register_world(numpy.ndarray, NumpyWorld())
+    return True
+
+
+class NumpyWorld:
+    """The functions of ``microgrid.ops`` for numpy arrays: elementwise, and stable where floats' are."""
+
+    def __init__(self) -> None:
+        import numpy as np
+
+        self.np = np
+        for name, function in {
+            "exp": np.exp, "log": np.log, "log1p": np.log1p, "expm1": np.expm1, "log2": np.log2,
+            "log10": np.log10, "sqrt": np.sqrt, "sin": np.sin, "cos": np.cos, "tan": np.tan,
+            "sinh": np.sinh, "cosh": np.cosh, "tanh": np.tanh, "asin": np.arcsin, "acos": np.arccos,
+            "atan": np.arctan, "asinh": np.arcsinh, "acosh": np.arccosh, "atanh": np.arctanh,
+            "atan2": np.arctan2, "hypot": np.hypot, "floor": np.floor, "sign": np.sign, "where": np.where,
+        }.items():  # fmt: skip
+            setattr(self, name, function)
+
+    def exp2(self, x: Any) -> Any:
+        """2 ** x, as floats compute it (a power, not numpy's exp2)."""
+        return self.np.power(2.0, x)
+
+    def sigmoid(self, x: Any) -> Any:
+        """1 / (1 + e ** -x) by the formulas of ``ops.Floats.sigmoid``: exp of -|x| only."""
+        np = self.np
+        e = np.exp(-np.abs(x))
+        return np.where(x >= 0.0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+    def softplus(self, x: Any) -> Any:
+        """log(1 + e ** x) by the formula of ``ops.Floats.softplus``."""
+        np = self.np
+        return np.log1p(np.exp(-np.abs(x))) + np.maximum(x, 0.0)
+
+    def fsum(self, terms: Sequence[Any]) -> Any:
+        """The sum of the terms, elementwise (in order: not exact, as math.fsum is)."""
+        return functools.reduce(lambda a, b: a + b, terms)
+
+
+def pays(program: Program) -> bool:
+    """True when the graph is wide enough that fused array operations beat generated Python."""
+    if not program.ops:
+        return False
+    return len(program.ops) / len(_group_keys(program)[1]) >= FUSION_PAYS
+
+
+# --- the plan: groups, and where each slot's numbers are -----------------------------------------
+
+
+@dataclass
+class _Group:
+    op: Operation
+    members: list[int]  # slots, in program order
+    static: bool
+    consts: tuple[float, ...] | None  # shared constants; None when they differ (then arrays K..)
+    values: int  # Value operands per member
+
+
+def _depths(program: Program) -> list[int]:
+    depth = [0] * program.n_slots
+    first = program.first
+    for i, operands in enumerate(program.operands):
+        depth[first + i] = 1 + max((depth[c] for c in operands), default=0)
+    return depth
+
+
+def _varying_constants_trace(op: Operation, values: int, n_consts: int) -> bool:
+    # can one formula serve nodes whose constants differ (constants named, not branched on)?
+    parts = formulas(op, values, None, n_consts)
+    return parts.forward is not None and parts.rule is not None and parts.domain is not None
+
+
+def _parts(program: Program) -> list[Formulas]:
+    return [formulas(op, len(o), c) for op, o, c in zip(program.ops, program.operands, program.consts)]
+
+
+def _group_keys(program: Program) -> tuple[list[Any], dict[Any, list[int]]]:
+    # nodes fuse when they do the same operation at the same depth, and their gradients are
+    # worked out alike (in the output's cone or not, zero or not, reaching parameters or not)
+    depth = _depths(program)
+    static = program.statics()
+    flow = analysis.flow(program, _parts(program))
+    keys: list[Any] = []
+    groups: dict[Any, list[int]] = {}
+    for i, (op, operands, consts) in enumerate(zip(program.ops, program.operands, program.consts)):
+        slot = program.first + i
+        shared = () if not consts or _varying_constants_trace(op, len(operands), len(consts)) else consts
+        kind = (static[slot], i < program.cone, flow.zero[slot], flow.feeds_params[slot])
+        key = (depth[slot], id(op), len(operands), len(consts), kind, shared)
+        keys.append(key)
+        groups.setdefault(key, []).append(slot)
+    return keys, groups
+
+
+class _Plan:
+    """Groups and locations: every slot's (array, row), and the source lines being written."""
+
+    def __init__(self, program: Program) -> None:
+        import numpy as np
+
+        self.np = np
+        self.program = program
+        self.static = program.statics()
+        self.namespace: dict[str, Any] = {}
+        self.location: list[tuple[str, int]] = [("X", i) for i in range(program.n_inputs)]
+        self.location += [("P", j) for j in range(len(program.params))]
+        self.size = {"X": program.n_inputs, "P": len(program.params)}
+        self.array_static = {"X": False, "P": True}
+        self.location += [("", 0)] * len(program.ops)
+        self.made = {"GP", "GX"}  # gradient arrays made so far, as backward is written
+        self.flow = analysis.flow(program, _parts(program))
+        self.feeds = {"X": False, "P": True}  # arrays whose gradients reach a parameter
+        _, grouped = _group_keys(program)
+        depth = _depths(program)
+        self.groups: list[_Group] = []
+        # each group after the groups it reads: by depth (then by its first node)
+        for members in sorted(grouped.values(), key=lambda m: (depth[m[0]], m[0])):
+            i = program.instruction_of(members[0])
+            consts = program.consts[i]
+            same = all(program.consts[program.instruction_of(s)] == consts for s in members)
+            group = _Group(
+                program.ops[i],
+                members,
+                self.static[members[0]],
+                consts if same else None,
+                len(program.operands[i]),
+            )
+            name = f"A{len(self.groups)}"
+            for row, slot in enumerate(members):
+                self.location[slot] = (name, row)
+            self.size[name] = len(members)
+            self.array_static[name] = group.static
+            self.feeds[name] = self.flow.feeds_params[members[0]]
+            self.groups.append(group)
+
+    def constant(self, prefix: str, value: Any) -> str:
+        """A name in the namespace for an array the code uses (indices, constants)."""
+        name = f"{prefix}{len(self.namespace)}"
+        self.namespace[name] = value
+        return name
+
+    def pieces(self, slots: Sequence[int]) -> list[tuple[str, list[int]]]:
+        """The slots' rows as runs of rows of the same array, in order."""
+        runs: list[tuple[str, list[int]]] = []
+        for slot in slots:
+            array, row = self.location[slot]
+            if runs and runs[-1][0] == array:
+                runs[-1][1].append(row)
+            else:
+                runs.append((array, [row]))
+        return runs
+
+    def rows_text(self, array: str, rows: list[int], prefix: str = "") -> str:
+        """``A3``, ``A3[2:5]`` or ``A3[I9]``: those rows of the array (or of ``prefix + array``)."""
+        lo, name = rows[0], prefix + array
+        if rows == list(range(lo, lo + len(rows))):
+            if lo == 0 and len(rows) == self.size[array]:
+                return name
+            return f"{name}[{lo}:{lo + len(rows)}]"
+        return f"{name}[{self.constant('I', self.np.array(rows))}]"
+
+    def gather(self, slots: Sequence[int], batch: bool) -> str:
+        """The slots' numbers as one array, a row per slot (one column wide when all are static)."""
+        runs = self.pieces(slots)
+        if len(runs) == 1:
+            return self.rows_text(*runs[0])
+        width = "B" if batch else "1"
+        return f"join({width}, {', '.join(self.rows_text(a, r) for a, r in runs)})"
+
+    def scatter(
+        self, slots: Sequence[int], term: str, batch: bool, summed: bool = False, fresh: bool = False
+    ) -> list[str]:
+        """Lines adding ``term`` (a row per slot) into the slots' gradients.
+
+        Rows of static arrays (one column) get the term added up over the
+        batch, unless it is ``summed`` already. A gradient array not made yet
+        is made by its first term when that covers it whole (the term itself
+        when it is ``fresh``, an array no one else holds; else a copy).
+        """
+        lines = []
+        runs = self.pieces(slots)
+        offset = 0
+        for array, rows in runs:
+            part = term if len(runs) == 1 else f"{term}[{offset}:{offset + len(rows)}]"
+            own = fresh and len(runs) == 1
+            offset += len(rows)
+            if batch and self.array_static[array] and not summed:
+                part = f"{part}.sum(axis=1, keepdims=True)"
+                own = True
+            target = f"G{array}"
+            if target not in self.made:
+                self.made.add(target)
+                if rows == list(range(self.size[array])):
+                    lines.append(f"{target} = {part}" if own else f"{target} = {part}.copy()")
+                    continue
+                lines.append(f"{target} = zeros({array}.shape)")
+            if len(set(rows)) == 1 and len(rows) > 1:  # one slot read by every row: their terms' sum
+                line = f"G{array}[{rows[0]}:{rows[0] + 1}] += {part}.sum(axis=0, keepdims=True)"
+            elif len(set(rows)) < len(rows):  # a slot read twice: its terms add up, unbuffered
+                line = f"add_at(G{array}, {self.constant('I', self.np.array(rows))}, {part})"
+            else:
+                line = f"{self.rows_text(array, rows, 'G')} += {part}"
+            # gradients that reach no parameter (the inputs') are worked out only when asked for
+            lines.append(line if self.feeds[array] else f"if want_inputs: {line}")
+        return lines
+
+
+def _join(width: int, *pieces: Any) -> Any:
+    import numpy as np
+
+    return np.concatenate(
+        [p if p.shape[1] == width else np.broadcast_to(p, (p.shape[0], width)) for p in pieces]
+    )
+
+
+def _each(function: Any, shape: tuple[int, int], *operands: Any) -> Any:
+    # a function of floats (one that could not be traced) applied element by element
+    import numpy as np
+
+    arrays = [np.broadcast_to(np.asarray(x, dtype=float), shape) for x in operands]
+    out = np.empty(shape)
+    for index in np.ndindex(*shape):
+        out[index] = function(*(float(a[index]) for a in arrays))
+    return out
+
+
+def _each_check(check: Any, shape: tuple[int, int], *operands: Any) -> None:
+    import numpy as np
+
+    arrays = [np.broadcast_to(np.asarray(x, dtype=float), shape) for x in operands]
+    for index in np.ndindex(*shape):
+        check(*(float(a[index]) for a in arrays))
+
+
+def _each_rule(rule: Any, values: int, shape: tuple[int, int], out: Any, *operands: Any) -> list[Any]:
+    import numpy as np
+
+    arrays = [np.broadcast_to(np.asarray(x, dtype=float), shape) for x in (out, *operands)]
+    locals_ = [np.empty(shape) for _ in range(values)]
+    for index in np.ndindex(*shape):
+        found = rule(*(float(a[index]) for a in arrays))
+        for j in range(values):
+            locals_[j][index] = found[j]
+    return locals_
+
+
+class NumpyCode:
+    """The program as numpy code over a batch: forward and backward, one array operation per group."""
+
+    def __init__(self, program: Program) -> None:
+        available()
+        import numpy as np
+
+        self.np = np
+        self.program = program
+        plan = _Plan(program)
+        self._plan = plan
+        forward = ["def forward(X, P):", "    X = X.T", "    B = X.shape[1]", "    checks = 0.0"]
+        made: list[tuple[_Group, str, dict[str, Any]]] = []
+        needs = _needs_check_slots(program)
+        for n, group in enumerate(plan.groups):
+            info: dict[str, Any] = {}
+            forward += self._forward_group(plan, n, group, needs, info)
+            made.append((group, f"A{n}", info))
+        forward.append("    if checks - checks != 0.0: raise FAULT")
+        # the guards, once every number is known (a failure anywhere goes to the checked path,
+        # which checks them in the program's order)
+        forward += _guard_lines(plan)
+        body = ["    GP = zeros((P.shape[0], 1))", "    GX = zeros(X.shape) if want_inputs else None"]
+        body += ["    " + line for line in plan.scatter([program.results[0]], "seeds[None, :]", True)]
+        for group, name, info in reversed(made):
+            member = group.members[0]
+            if member - program.first < program.cone and not plan.flow.zero[member]:
+                lines = self._backward_group(plan, group, name, info)
+                if not plan.flow.feeds_params[member] and lines:  # reaches inputs only: when asked for
+                    lines = ["if want_inputs:", *("    " + line for line in lines)]
+                body += ["    " + line for line in lines]
+        body.append("    return GP[:, 0], (GX.T if want_inputs else None)")
+        # what backward reads of forward's arrays, handed over by forward
+        made_names = {m.group(1) for line in forward for m in [_TARGET.match(line)] if m}
+        saved = sorted({"X", *(made_names & set(_IDENTIFIER.findall("\n".join(body))))})
+        stacked = ", ".join(
+            f"broadcast_to({a}[{r}], (B,))" for a, r in (plan.location[s] for s in program.results)
+        )
+        forward.append(f"    return stack(({stacked},)), ({', '.join(saved)},)")
+        backward = [
+            "def backward(S, seeds, P, want_inputs):",
+            f"    {', '.join(saved)}, = S",
+            "    B = X.shape[1]",
+        ]
+        self.source = "\n".join(forward) + "\n\n\n" + "\n".join(backward + body) + "\n"
+        namespace: dict[str, Any] = {
+            name: getattr(NumpyWorld(), name) for name in (*symbolic.FUNCTIONS, "where", "fsum")
+        }
+        namespace.update(plan.namespace)
+        namespace.update(
+            FAULT=FAULT, join=_join, each=_each, each_check=_each_check, each_rule=_each_rule,
+            add_at=np.add.at, zeros=np.zeros, stack=np.stack, broadcast_to=np.broadcast_to,
+            isfinite=np.isfinite, inf=np.inf, nan=np.nan, np=np,
+        )  # fmt: skip
+        exec(compile(self.source, "<tape numpy>", "exec"), namespace)  # noqa: S102 (our own generated code)
+        self._forward = namespace["forward"]
+        self._backward = namespace["backward"]
+
+    # --- writing one group ---
+
+    def _formulas(self, group: _Group) -> Formulas:
+        i = self.program.instruction_of(group.members[0])
+        n_consts = len(self.program.consts[i])
+        return formulas(group.op, group.values, group.consts, 0 if group.consts is not None else n_consts)
+
+    def _forward_group(
+        self, plan: _Plan, n: int, group: _Group, needs: list[bool], info: dict[str, Any]
+    ) -> list[str]:
+        program = self.program
+        k, batch = len(group.members), not group.static
+        width = "B" if batch else "1"
+        operands = [program.operands[program.instruction_of(s)] for s in group.members]
+        name = f"A{n}"
+        lines: list[str] = []
+        if group.op.name == "sum":
+            every = [c for row in operands for c in row]
+            lines.append(f"O{n} = {plan.gather(every, batch)}")
+            lines.append(f"{name} = O{n}.reshape({k}, {group.values}, -1).sum(axis=1)")
+            info.update(kind="sum", every=every)
+        elif group.op.name == "weighted_sum":
+            lines += self._weighted_sum(plan, n, group, operands, info)
+        else:
+            names = []
+            for j in range(group.values):
+                names.append(f"O{n}_{j}")
+                lines.append(f"O{n}_{j} = {plan.gather([row[j] for row in operands], batch)}")
+            consts = self._const_names(plan, group)
+            parts = self._formulas(group)
+            t = text(parts, True)
+            args = [*names, *consts]
+            info.update(kind="formula", names=names, consts=consts, parts=parts, text=t, operands=operands)
+            if group.op.domain:
+                if t.conditions is None:
+                    lines.append(f"each_check(check_{n}, ({k}, {width}), {', '.join(args)})")
+                    plan.namespace[f"check_{n}"] = group.op.check
+                else:
+                    lines += [f"if not np.all({c.format(*args)}): raise FAULT" for c in t.conditions]
+            if t.alias is not None:
+                lines.append(f"{name} = {args[t.alias]}")
+            elif t.forward is not None:
+                prefix = f"t{n}_"
+                lines += [line.format(*args, t=prefix) for line in t.forward_lines]
+                reads_batch = any(
+                    not plan.array_static[plan.location[row[j]][0]]
+                    for row in operands
+                    for j in t.forward_keys
+                    if isinstance(j, int) and j < group.values
+                )
+                expression = t.forward.format(*args, t=prefix)
+                if batch and not reads_batch:
+                    expression = f"broadcast_to({expression}, ({k}, B))"
+                elif not batch and not t.forward_keys:
+                    expression = f"broadcast_to({expression}, ({k}, 1))"
+                lines.append(f"{name} = {expression}")
+            else:
+                plan.namespace[f"forward_{n}"] = group.op.forward
+                lines.append(f"{name} = each(forward_{n}, ({k}, {width}), {', '.join(args)})")
+        if any(needs[s] for s in group.members):
+            # inf or nan anywhere makes the sum inf or nan (a sum that only overflows is a rare
+            # false alarm: the checked path then finds nothing wrong)
+            lines.append(f"checks += {name}.sum()")
+        return ["    " + line for line in lines]
+
+    def _const_names(self, plan: _Plan, group: _Group) -> list[str]:
+        if group.consts is not None:
+            return []
+        program = self.program
+        columns = zip(*(program.consts[program.instruction_of(s)] for s in group.members))
+        return [plan.constant("K", self.np.array(column, dtype=float).reshape(-1, 1)) for column in columns]
+
+    def _weighted_sum(
+        self, plan: _Plan, n: int, group: _Group, operands: list[tuple[int, ...]], info: dict[str, Any]
+    ) -> list[str]:
+        k, size = len(group.members), (group.values - 1) // 2
+        batch = not group.static
+        weights = [c for row in operands for c in row[:size]]
+        inputs = [row[size : 2 * size] for row in operands]
+        biases = [row[-1] for row in operands]
+        lines = [f"W{n} = {plan.gather(weights, batch)}", f"b{n} = {plan.gather(biases, batch)}"]
+        shared = all(row == inputs[0] for row in inputs) and all(plan.static[w] for w in weights)
+        if shared:  # a layer: the same inputs, weights that are parameters: W @ x + b
+            lines[0] = f"W{n} = {plan.gather(weights, False)}.reshape({k}, {size})"
+            lines.append(f"X{n} = {plan.gather(list(inputs[0]), batch)}")
+            lines.append(f"A{n} = W{n} @ X{n} + b{n}")
+            info.update(kind="matmul", weights=weights, inputs=list(inputs[0]), biases=biases, size=size)
+        else:
+            every = [c for row in inputs for c in row]
+            lines.append(f"X{n} = {plan.gather(every, batch)}")
+            lines.append(
+                f"A{n} = (W{n}.reshape({k}, {size}, -1) * X{n}.reshape({k}, {size}, -1)).sum(axis=1) + b{n}"
+            )
+            info.update(kind="products", weights=weights, inputs=every, biases=biases, size=size)
+        return lines
+
+    def _backward_group(self, plan: _Plan, group: _Group, name: str, info: dict[str, Any]) -> list[str]:
+        n = name[1:]
+        k, batch = len(group.members), not group.static
+        g = f"G{name}"
+        lines: list[str] = []
+        if g not in plan.made:  # no term reached it (it cannot matter): zeros
+            plan.made.add(g)
+            lines.append(f"{g} = zeros({name}.shape)")
+        kind = info["kind"]
+        if kind == "sum":
+            lines.append(f"D{n} = {g}.repeat({group.values}, axis=0)")
+            lines += plan.scatter(info["every"], f"D{n}", batch, fresh=True)
+        elif kind == "matmul":
+            size = info["size"]
+            lines.append(f"DW{n} = ({g} @ X{n}.T).reshape({k * size}, 1)")
+            lines += plan.scatter(info["weights"], f"DW{n}", batch, summed=True, fresh=True)
+            product = f"DX{n} = W{n}.T @ {g}"
+            if all(plan.location[s][0] == "X" for s in info["inputs"]):  # only inputs' gradients
+                product = f"if want_inputs: {product}"
+            lines.append(product)
+            lines += plan.scatter(info["inputs"], f"DX{n}", batch, fresh=True)
+            lines += plan.scatter(info["biases"], g, batch)
+        elif kind == "products":
+            size = info["size"]
+            lines.append(f"G3_{n} = {g}[:, None, :]")
+            lines.append(f"DW{n} = (X{n}.reshape({k}, {size}, -1) * G3_{n}).reshape({k * size}, -1)")
+            lines.append(f"DX{n} = (W{n}.reshape({k}, {size}, -1) * G3_{n}).reshape({k * size}, -1)")
+            lines += plan.scatter(info["weights"], f"DW{n}", batch, fresh=True)
+            lines += plan.scatter(info["inputs"], f"DX{n}", batch, fresh=True)
+            lines += plan.scatter(info["biases"], g, batch)
+        else:
+            t = info["text"]
+            args = [*info["names"], *info["consts"]]
+            width = "B" if batch else "1"
+            if t.locals is None:
+                plan.namespace[f"rule_{n}"] = group.op.rule
+                lines.append(
+                    f"R{n} = each_rule(rule_{n}, {group.values}, ({k}, {width}), {name}, {', '.join(args)})"
+                )
+                locals_: list[Any] = [f"R{n}[{j}]" for j in range(group.values)]
+            else:
+                prefix = f"t{n}_"
+                lines += [line.format(*args, o=name, t=prefix) for line in t.rule_lines]
+                locals_ = [x.format(*args, o=name, t=prefix) if isinstance(x, str) else x for x in t.locals]
+            for j, local in enumerate(locals_):
+                if analysis.zero_local(info["parts"], j):
+                    continue  # 0 whatever the inputs (detach): checked below instead
+                if python_code._is_one(local):
+                    term = g
+                elif isinstance(local, str):
+                    term = f"D{n}_{j}"
+                    lines.append(f"{term} = {local} * {g}")
+                else:
+                    term = f"D{n}_{j}"
+                    lines.append(f"{term} = {symbolic.number_text(local)} * {g}")
+                lines += plan.scatter([row[j] for row in info["operands"]], term, batch, fresh=term != g)
+            if any(plan.flow.checked[m] for m in group.members):  # graph mode's 0 * inf is nan
+                lines.append(f"if not isfinite({g}).all(): raise FAULT")
+        return lines
+
+    # --- running ---
+
+    def prepare(self, rows: list[Any]) -> Any:
+        """Checked rows (lists of floats) as one 2-D array."""
+        np = self.np
+        return np.array(rows, dtype=np.float64).reshape(len(rows), self.program.n_inputs)
+
+    def prepare_array(self, rows: Any) -> Any:
+        """A checked 2-D float64 array, as it is."""
+        return rows
+
+    def row_lists(self, rows: Any) -> list[list[float]]:
+        """Each row as a list of floats (for the checked path)."""
+        return list(rows.tolist())
+
+    def forward(self, rows: Any, params: list[float]) -> tuple[list[Any], Any]:
+        """(each row's results, the arrays backward needs)."""
+        np = self.np
+        P = np.array(params, dtype=np.float64).reshape(-1, 1)
+        with np.errstate(all="ignore"):  # inf and nan are looked for, not warned about
+            results, arrays = self._forward(rows, P)
+        single = results.shape[0] == 1
+        return (results[0].tolist() if single else results.T.tolist()), (arrays, P)
+
+    def backward(
+        self, state: Any, seeds: Sequence[float], params: list[float], inputs: bool = False
+    ) -> tuple[Any, Any]:
+        """(each parameter's gradient, added up over the rows; with ``inputs``, each row's input gradients).
+
+        Without ``inputs`` the second is None: a layer's input gradients are a
+        matrix product as large as its weights' (and training never reads them).
+        """
+        np = self.np
+        arrays, P = state
+        with np.errstate(all="ignore"):
+            return self._backward(arrays, np.asarray(seeds, dtype=np.float64), P, inputs)  # type: ignore[no-any-return]
+
+    def finite(self, param_grads: Any, input_grads: Any) -> bool:
+        """True when every gradient is finite."""
+        np = self.np
+        return bool(
+            np.isfinite(param_grads).all() and (input_grads is None or np.isfinite(input_grads).all())
+        )
+
+
+def _needs_check_slots(program: Program) -> list[bool]:
+    return analysis.needs_check(program, _parts(program))
+
+
+def _guard_lines(plan: _Plan) -> list[str]:
+    lines = []
+    for guard in plan.program.guards:
+        a, r = plan.location[guard.left]
+        left = f"{a}[{r}]"
+        if guard.right_is_slot:
+            b, s = plan.location[guard.right]
+            right = f"{b}[{s}]"
+        else:
+            right = symbolic.number_text(guard.right)
+        test = f"({left} {guard.comparison} {right})"
+        lines.append(
+            f"    if not {test}.all(): raise FAULT" if guard.result else f"    if {test}.any(): raise FAULT"
+        )
+    return lines

@@ -1,0 +1,654 @@
+"""Generated Python: the program as straight-line code on floats, a whole batch per call.
+
+Each instruction becomes a line or two of Python written from its operation's
+formulas (``formulas``): ``v7 = (v5 * p2)``, and in backward, for each
+operand, its local derivative times the gradient: ``gp2 += (v5 * g7)``. The
+forward function runs a loop over the rows of a batch around that
+straight-line code; parameters, and what they alone make (an L2 penalty), are
+read and computed once per call, before the loop, and their gradients added
+up over the rows and passed back once, after it. A program too large to
+compile as one function (a 200,000-step chain) is cut into functions of a few
+thousand lines, which pass the numbers that cross a cut through a list.
+
+The code checks little: a domain where the operation has one, and inf or nan
+only where a later operation could hide it (relu of -inf is 0). Any failure
+raises, and the caller replays the point on the checked path for the error
+graph mode gives.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from microgrid import ops
+from microgrid.tape import analysis, symbolic
+from microgrid.tape.capture import Program
+from microgrid.tape.formulas import Formulas, Text, formulas, text
+from microgrid.tape.symbolic import number_text
+
+ONE_FUNCTION_LINES = 20_000  # above this, the program is cut into functions (compile time and memory)
+CHUNK_LINES = 2_000
+
+
+class Fault(Exception):
+    """Raised by generated code when a check fails: the point goes to the checked path."""
+
+
+FAULT = Fault()
+
+
+MAX_DEPTH = 12  # how deep single-use values nest into one expression before one gets a name
+
+# the names generated code gives numbers: inputs x3, parameters p3, values v3, gradients g3 gx3 gp3
+_NAME = re.compile(r"\b(?:gx|gp|g|x|p|v)\d+\b|\bseed\b")
+_ASSIGNMENT = re.compile(r"\s*(\w+) (\+?)= (.*)")
+
+
+def reads_and_writes(lines: list[str]) -> tuple[list[str], set[str]]:
+    """(the names the lines read before writing them, in order; the names they write)."""
+    reads: dict[str, None] = {}
+    written: set[str] = set()
+    for line in lines:
+        match = _ASSIGNMENT.match(line)
+        target, adds, expression = match.groups() if match else ("", "", line)
+        for name in _NAME.findall(expression):
+            if name not in written:
+                reads[name] = None
+        if adds and target not in written:
+            reads[target] = None
+        if target and _NAME.fullmatch(target):
+            written.add(target)
+    return list(reads), written
+
+
+class _Names:
+    """What each slot's number and gradient are called in the generated code."""
+
+    def __init__(self, program: Program) -> None:
+        n_in, first = program.n_inputs, program.first
+        self.values = [
+            f"x{i}" if i < n_in else f"p{i - n_in}" if i < first else f"v{i}" for i in range(first)
+        ]
+        self.values += [f"v{s}" for s in range(first, program.n_slots)]
+        self.n_inputs = n_in
+        self.first = first
+
+    def grad(self, slot: int) -> str:
+        """The name of the variable that accumulates the gradient of ``slot`` (before any alias)."""
+        if slot < self.n_inputs:
+            return f"gx{slot}"
+        if slot < self.first:
+            return f"gp{slot - self.n_inputs}"
+        return f"g{slot}"
+
+
+@dataclass
+class _Code:
+    """The statements of one program (each a list of lines), before they are packed into functions."""
+
+    static_forward: list[list[str]]
+    row_forward: list[list[str]]
+    row_backward: list[list[str]]
+    static_backward: list[list[str]]
+    results: list[str]  # names of the result slots' numbers
+    input_grads: list[str]  # per input, the name of its gradient ("0.0" when it gets none)
+    param_grads: list[str]  # per parameter, likewise
+    accumulators: list[str]  # gradients added up over the rows (parameters, static instructions)
+    namespace: dict[str, Any]
+    lean: _Code | None = None  # the backward training runs: the parameters' gradients only
+
+
+def _calls() -> dict[str, Any]:
+    # the functions generated code calls: the world of floats (and, per operation, the parts
+    # that could not be written as formulas, called as they are on floats: see _op_function)
+    namespace: dict[str, Any] = {name: getattr(ops.Floats, name) for name in symbolic.FUNCTIONS}
+    namespace.update(fsum=math.fsum, inf=math.inf, nan=math.nan, FAULT=FAULT)
+    return namespace
+
+
+def _op_function(namespace: dict[str, Any], kind: str, op: ops.Operation, function: Any) -> str:
+    # a name for one of op's functions in the namespace (the same op shares it)
+    name = f"{kind}_{op.name}" if op.name.isidentifier() else f"{kind}_{len(namespace)}"
+    while name in namespace and namespace[name] != function:
+        name += "_"
+    namespace[name] = function
+    return name
+
+
+def generate(program: Program, hoist: bool, lean: bool = False) -> _Code:
+    """The program's statements. ``hoist``: compute what parameters alone make once, outside the row loop.
+
+    With ``lean``, ``code.lean`` holds a second backward that works out the
+    parameters' gradients only (what training needs).
+    """
+    names = _Names(program)
+    value = list(names.values)  # per slot, its name, or the expression of a single-use value
+    first = program.first
+    static = program.statics() if hoist else [False] * program.n_slots
+    parts = [formulas(op, len(o), c) for op, o, c in zip(program.ops, program.operands, program.consts)]
+    texts = [text(p, False) for p in parts]
+    checked = analysis.needs_check(program, parts)
+    inline = _single_use(program, texts, checked, static)
+    namespace = _calls()
+    ready: dict[int, list[int]] = {}
+    for k, guard in enumerate(program.guards):
+        last = max(guard.left, guard.right if guard.right_is_slot else 0)
+        ready.setdefault(max(last - first, -1), []).append(k)
+    code = _Code([], [], [], [], [], [], [], [], namespace)
+
+    def add_guards(at: int) -> None:
+        for k in ready.get(at, ()):
+            guard = program.guards[k]
+            right = value[guard.right] if guard.right_is_slot else number_text(guard.right)
+            test = f"{value[guard.left]} {guard.comparison} {right}"
+            line = f"if not ({test}): raise FAULT" if guard.result else f"if {test}: raise FAULT"
+            is_static = static[guard.left] and (not guard.right_is_slot or static[guard.right])
+            (code.static_forward if is_static else code.row_forward).append([line])
+
+    add_guards(-1)
+    for i, (op, operands, consts) in enumerate(zip(program.ops, program.operands, program.consts)):
+        slot, t = first + i, texts[i]
+        args = [value[c] for c in operands]
+        if inline[slot]:  # written into its one use instead
+            value[slot] = t.forward.format(*args)  # type: ignore[union-attr]
+            continue
+        lines: list[str] = []
+        if op.domain:
+            if t.conditions is None:
+                every = [*args, *(_number(c) for c in consts)]
+                lines.append(f"{_op_function(namespace, 'check', op, op.check)}({', '.join(every)})")
+            else:
+                lines += [f"if not {c.format(*args)}: raise FAULT" for c in t.conditions]
+        if t.alias is not None:
+            value[slot] = args[t.alias]
+        elif t.forward is not None:
+            prefix = f"t{slot}_"
+            lines += [line.format(*args, t=prefix) for line in t.forward_lines]
+            lines.append(f"{value[slot]} = {t.forward.format(*args, t=prefix)}")
+        else:
+            every = [*args, *(_number(c) for c in consts)]
+            lines.append(
+                f"{value[slot]} = {_op_function(namespace, 'forward', op, op.forward)}({', '.join(every)})"
+            )
+        if checked[slot]:
+            lines.append(f"if {value[slot]} - {value[slot]} != 0.0: raise FAULT")
+        if lines:
+            (code.static_forward if static[slot] else code.row_forward).append(lines)
+        add_guards(i)
+    code.results = [value[s] for s in program.results]
+    gradients = analysis.flow(program, parts)
+    _backward(program, parts, texts, gradients, value, names, static, namespace, code, False)
+    if lean:
+        code.lean = _Code(code.static_forward, code.row_forward, [], [], code.results, [], [], [], namespace)
+        _backward(program, parts, texts, gradients, value, names, static, namespace, code.lean, True)
+    return code
+
+
+def _single_use(program: Program, texts: list[Text], checked: list[bool], static: list[bool]) -> list[bool]:
+    # Per slot: can its expression be written into its one use? When it is read once,
+    # by a forward written as a formula, in the same part of the code (per row or
+    # once), and by nothing else: no check, guard, result or derivative needs its name.
+    first, n = program.first, program.n_slots
+    reads = [0] * n
+    reader = [-1] * n
+    for i, (t, operands) in enumerate(zip(texts, program.operands)):
+        slot = first + i
+        formula = t.forward is not None and t.alias is None
+        for j, c in enumerate(operands):
+            reads[c] += t.forward_counts[j] if formula else 2
+            if j in t.condition_keys or t.conditions is None and program.ops[i].domain:
+                reads[c] += 2
+            reader[c] = slot if formula else -1
+        if i < program.cone:  # what backward reads cannot be written away
+            keys = t.rule_keys if t.locals is not None else {"out", *range(len(operands))}
+            for k in keys:
+                reads[slot if k == "out" else operands[k]] += 2
+    for s in program.results:
+        reads[s] += 2
+    for guard in program.guards:
+        reads[guard.left] += 2
+        if guard.right_is_slot:
+            reads[guard.right] += 2
+    inline = [False] * n
+    for i, t in enumerate(texts):
+        slot = first + i
+        use = reader[slot]
+        inline[slot] = (
+            reads[slot] == 1
+            and use >= 0
+            and static[use] == static[slot]
+            and t.forward is not None
+            and t.alias is None
+            and not t.forward_lines
+            and not checked[slot]
+        )
+    # a chain of single-use values nests; every MAX_DEPTH levels one gets a name
+    depth = [0] * n
+    for i, operands in enumerate(program.operands):
+        slot = first + i
+        if inline[slot]:
+            depth[slot] = 1 + (depth[operands[0]] if len(operands) == 1 else max(depth[c] for c in operands))
+            if depth[slot] >= MAX_DEPTH:
+                inline[slot] = False
+                depth[slot] = 0
+    return inline
+
+
+def _backward(
+    program: Program,
+    parts: list[Formulas],
+    texts: list[Text],
+    gradients: analysis.Flow,
+    value: list[str],
+    names: _Names,
+    static: list[bool],
+    namespace: dict[str, Any],
+    code: _Code,
+    lean: bool,
+) -> None:
+    # The chain rule, outputs first, in graph mode's order. A gradient lives in a
+    # variable; when a local derivative is 1 (a sum) the operand's gradient is the
+    # same number, so it takes over the variable (an alias) instead of copying
+    # it: shared read-only by operands that get nothing else, or handed to one.
+    # A gradient written once and read once (a chain) nests into its reader.
+    # Terms that are 0 whatever the inputs (behind a detach) are left out, and
+    # with ``lean`` so are gradients that reach no parameter.
+    first = program.first
+
+    def term_needed(i: int, j: int) -> bool:
+        c = program.operands[i][j]
+        return not analysis.zero_local(parts[i], j) and not gradients.skips(c, lean)
+
+    contributions = [0] * program.n_slots
+    for i in range(program.cone):
+        if not gradients.skips(first + i, lean):
+            for j, c in enumerate(program.operands[i]):
+                contributions[c] += term_needed(i, j)
+    output = program.results[0]
+    contributions[output] += 1
+    gname: dict[int, str] = {}
+    depth: dict[str, int] = {}  # for a gradient nested as an expression: how deep
+    frozen: set[str] = set()  # names shared by operands that read them only
+
+    def nests(c: int) -> bool:
+        # c's gradient, written once, is read once: by c's one operand's term
+        return c >= first and c - first < program.cone and len(program.operands[c - first]) == 1
+
+    for slot in range(program.n_slots):
+        if static[slot] and (slot < first or slot - first < program.cone):
+            code.accumulators.append(names.grad(slot))
+    if static[output]:
+        code.row_backward.append([f"{names.grad(output)} += seed"])
+    else:
+        gname[output] = "seed"
+
+    for i in range(program.cone - 1, -1, -1):
+        slot = first + i
+        g = names.grad(slot) if static[slot] else gname.get(slot)
+        if g is None or gradients.skips(slot, lean):
+            continue
+        op, operands, t = program.ops[i], program.operands[i], texts[i]
+        args, out = [value[c] for c in operands], value[slot]
+        lines: list[str] = []
+        if t.locals is None:
+            every = [out, *args, *(_number(c) for c in program.consts[i])]
+            lines.append(f"r{slot} = {_op_function(namespace, 'rule', op, op.rule)}({', '.join(every)})")
+            locals_: list[Any] = [f"r{slot}[{j}]" for j in range(len(operands))]
+        else:
+            if t.rule_lines:
+                prefix = f"t{slot}_"
+                lines += [line.format(*args, o=out, t=prefix) for line in t.rule_lines]
+                locals_ = [x.format(*args, o=out, t=prefix) if isinstance(x, str) else x for x in t.locals]
+            else:
+                locals_ = [x.format(*args, o=out) if isinstance(x, str) else x for x in t.locals]
+        # handing g over to an operand lets that operand add to it later: never while a
+        # nested expression still to be read names it (frozen), nor when g is shared
+        handed = static[slot] or any(
+            _is_one(locals_[j]) and not static[c] and c not in gname and contributions[c] == 1
+            for j, c in enumerate(operands)
+        )
+        level = depth.get(g, 0)
+        for j, c in enumerate(operands):
+            if not term_needed(i, j):
+                continue
+            local = locals_[j]
+            pure = _is_one(local)
+            if pure:
+                term = g
+            elif isinstance(local, str):
+                term = f"({local} * {g})"
+            elif _is_minus_one(local):
+                term = f"(-{g})"
+            else:
+                term = f"({_number(local)} * {g})"
+            if static[c]:
+                lines.append(f"{names.grad(c)} += {term}")
+            elif c in gname:
+                lines.append(f"{gname[c]} += {term}")
+            elif pure and contributions[c] == 1:
+                gname[c] = g  # read-only from here on
+                frozen.add(g)
+            elif pure and not handed and g not in frozen and g not in depth and operands.count(c) == 1:
+                gname[c] = g  # handed over: this operand adds to it later
+                handed = True
+            elif (
+                contributions[c] == 1 and nests(c) and level + 1 < MAX_DEPTH and not pure and not handed
+            ) and not (t.locals is not None and t.rule_lines):  # a temporary stays in its own statement
+                gname[c] = term  # nested into its one reader, which reads g later: g must stay as it is
+                depth[term] = level + 1
+                frozen.add(g)
+            else:
+                gname[c] = names.grad(c)
+                lines.append(f"{gname[c]} = {term}")
+        if gradients.checked[slot]:  # a term 0 * g left out: graph mode's nan when g is not finite
+            lines.append(f"if {g} - {g} != 0.0: raise FAULT")
+        if lines:
+            (code.static_backward if static[slot] else code.row_backward).append(lines)
+
+    for leaf in range(first):  # a leaf's gradient is read by name at the end
+        if gname.get(leaf) in depth:
+            code.row_backward.append([f"{names.grad(leaf)} = {gname[leaf]}"])
+            gname[leaf] = names.grad(leaf)
+    code.input_grads = [] if lean else [gname.get(s, "0.0") for s in range(program.n_inputs)]
+    code.param_grads = [
+        names.grad(s) if static[s] else gname.get(s, "0.0") for s in range(program.n_inputs, first)
+    ]
+
+
+_numbers: dict[Any, str] = {}
+
+
+def _number(x: Any) -> str:
+    # number_text, remembered: a graph repeats its constants
+    key = (type(x), x)
+    found = _numbers.get(key)
+    if found is None:
+        if len(_numbers) > 10_000:
+            _numbers.clear()
+        found = _numbers[key] = number_text(x)
+    return found
+
+
+def _is_one(local: Any) -> bool:
+    return not isinstance(local, (str, bool)) and local == 1
+
+
+def _is_minus_one(local: Any) -> bool:
+    return not isinstance(local, (str, bool)) and local == -1
+
+
+# --- packing the statements into functions --------------------------------------------------------
+
+
+def _tuple(items: Sequence[str]) -> str:
+    return f"({', '.join(items)},)" if items else "()"
+
+
+def _targets(items: Sequence[str]) -> str:
+    # the left side of an unpacking assignment or a for loop
+    return ", ".join(items) + ("," if len(items) == 1 else "") if items else "_"
+
+
+def _body(statements: list[list[str]], indent: str) -> list[str]:
+    return [indent + line for statement in statements for line in statement]
+
+
+def _lines(statements: list[list[str]]) -> list[str]:
+    return [line for statement in statements for line in statement]
+
+
+class _Rows:
+    """How the Python backends take rows: lists of floats, as they come."""
+
+    source: str
+
+    def prepare(self, rows: list[Any]) -> list[Any]:
+        """Rows already checked (lists of floats), as forward takes them."""
+        return rows
+
+    def prepare_array(self, rows: Any) -> list[Any]:
+        """A checked 2-D numpy array of float64, as forward takes it."""
+        return list(rows.tolist())
+
+    def row_lists(self, rows: list[Any]) -> list[list[float]]:
+        """Each row as a list of floats (for the checked path)."""
+        return [list(row) for row in rows]
+
+    def finite(self, param_grads: Sequence[float], input_grads: list[Sequence[float]] | None) -> bool:
+        """True when every gradient is finite (rarely false when only their sum overflows)."""
+        total = sum(param_grads) + (sum(map(sum, input_grads)) if input_grads is not None else 0.0)
+        return bool(total - total == 0.0)
+
+
+class OneFunction(_Rows):
+    """The program as two functions, forward and backward, each looping over the rows of a batch."""
+
+    def __init__(self, program: Program) -> None:
+        code = generate(program, hoist=True, lean=True)
+        names = _Names(program)
+        params = names.values[program.n_inputs : program.first]
+        inputs = names.values[: program.n_inputs]
+        static_names = reads_and_writes(_lines(code.static_forward))[1] | set(params)
+        row_names = reads_and_writes(_lines(code.row_forward))[1] | set(inputs)
+        backward_uses = set(reads_and_writes(_lines(code.row_backward + code.static_backward))[0])
+        saved = sorted(backward_uses & row_names, key=_order)
+        statics = sorted(backward_uses & static_names - set(params), key=_order)
+        results = code.results[0] if len(code.results) == 1 else _tuple(code.results)
+        forward = ["def forward(rows, P):"]
+        if params:
+            forward.append(f"    {_targets(params)} = P")
+        forward += _body(code.static_forward, "    ")
+        forward += ["    R = []", "    S = []", f"    for {_targets(inputs)} in rows:"]
+        forward += _body(code.row_forward, "        ")
+        forward += [f"        R.append({results})", f"        S.append({_tuple(saved)})"]
+        forward.append(f"    return R, S, {_tuple(statics)}")
+        self.source = "\n".join(forward) + "\n\n\n" + _backward_source(code, params, saved, statics) + "\n"
+        self._namespace = dict(code.namespace)
+        # training never reads the inputs' gradients: the backward it runs works out the
+        # parameters' only; the one the source shows is compiled when input_grads() asks
+        assert code.lean is not None
+        lean = _backward_source(code.lean, params, saved, statics)
+        exec(compile("\n".join(forward) + "\n\n\n" + lean + "\n", "<tape>", "exec"), self._namespace)  # noqa: S102
+        self._forward = self._namespace["forward"]
+        self._lean_backward = self._namespace["backward"]
+        self._backward: Any = None
+
+    def forward(self, rows: Sequence[Sequence[float]], params: list[float]) -> tuple[list[Any], Any]:
+        """(each row's results, what backward needs)."""
+        results, saved, statics = self._forward(rows, params)
+        return results, (saved, statics)
+
+    def backward(
+        self, state: Any, seeds: Sequence[float], params: list[float], inputs: bool = True
+    ) -> tuple[Sequence[float], list[Sequence[float]] | None]:
+        """(each parameter's gradient, added up over the rows; with ``inputs``, each row's input gradients)."""
+        saved, statics = state
+        if not inputs:
+            return self._lean_backward(saved, seeds, statics, params)[0], None
+        if self._backward is None:
+            namespace = dict(self._namespace)
+            exec(compile(self.source, "<tape>", "exec"), namespace)  # noqa: S102 (our own generated code)
+            self._backward = namespace["backward"]
+        param_grads, input_grads = self._backward(saved, seeds, statics, params)
+        return param_grads, input_grads
+
+
+def _backward_source(code: _Code, params: list[str], saved: list[str], statics: list[str]) -> str:
+    # the backward function: the row loop of the chain rule, then what parameters alone made
+    lines = ["def backward(S, seeds, statics, P):"]
+    if params:
+        lines.append(f"    {_targets(params)} = P")
+    if statics:
+        lines.append(f"    {_targets(statics)} = statics")
+    if code.accumulators:
+        lines.append(f"    {' = '.join(code.accumulators)} = -0.0")
+    lines.append("    IG = []")
+    lines.append(f"    for {'(' + _targets(saved) + '), ' if saved else '_, '}seed in zip(S, seeds):")
+    lines += _body(code.row_backward, "        ") or ["        pass"]
+    if code.input_grads:
+        lines.append(f"        IG.append({_tuple(code.input_grads)})")
+    lines += _body(code.static_backward, "    ")
+    lines.append(f"    return {_tuple(code.param_grads)}, IG")
+    return "\n".join(lines)
+
+
+def _order(name: str) -> tuple[str, int]:
+    digits = name.lstrip("abcdefghijklmnopqrstuvwxyz_")
+    return (name[: len(name) - len(digits)], int(digits) if digits.isdigit() else 0)
+
+
+class Chunked(_Rows):
+    """The program cut into functions of a few thousand lines, run row by row.
+
+    Numbers that cross a cut go through lists: ``S`` (the values, by slot) and
+    ``G`` (the gradients, by a number per name).
+    """
+
+    def __init__(self, program: Program, chunk_lines: int | None = None) -> None:
+        chunk_lines = CHUNK_LINES if chunk_lines is None else chunk_lines
+        code = generate(program, hoist=False)
+        self.program = program
+        names = _Names(program)
+        value_index = {name: s for s, name in enumerate(names.values)}
+        backward_reads, backward_writes = reads_and_writes(_lines(code.row_backward))
+        forward_out = set(code.results) | (set(backward_reads) & set(value_index))
+        grad_index: dict[str, int] = {"seed": 0}
+        for name in [*backward_reads, *sorted(backward_writes, key=_order)]:
+            if name not in value_index and name not in grad_index:
+                grad_index[name] = len(grad_index)
+        leaf_grads = [n for n in code.input_grads + code.param_grads if n != "0.0"]
+        sources: list[str] = []
+        self._forward_chunks = _pack(
+            code.row_forward, "forward", "S", value_index, {}, forward_out, chunk_lines, sources
+        )
+        self._backward_chunks = _pack(
+            code.row_backward,
+            "backward",
+            "S, G",
+            value_index,
+            grad_index,
+            set(leaf_grads),
+            chunk_lines,
+            sources,
+        )
+        namespace = dict(code.namespace)
+        self.source = "\n\n\n".join(sources) + "\n"
+        exec(compile(self.source, "<tape>", "exec"), namespace)  # noqa: S102 (our own generated code)
+        self._forward_functions = [namespace[f] for f in self._forward_chunks]
+        self._backward_functions = [namespace[f] for f in self._backward_chunks]
+        self._results = [value_index[n] for n in code.results]
+        self._result = operator.itemgetter(*self._results)
+        # gradients read from G: those never given one read the 0.0 kept at its end
+        self._n_grads = len(grad_index) + 1
+        self._input_grads = _reader([grad_index.get(n, -1) for n in code.input_grads])
+        self._param_grads = [grad_index.get(n, -1) for n in code.param_grads]
+        self._padding = [0.0] * len(program.ops)
+
+    def forward(self, rows: Sequence[Sequence[float]], params: list[float]) -> tuple[list[Any], Any]:
+        """(each row's results, what backward needs: each row's list of values)."""
+        results: list[Any] = []
+        saved = []
+        for row in rows:
+            values = [*row, *params, *self._padding]
+            for function in self._forward_functions:
+                function(values)
+            results.append(self._result(values))
+            saved.append(values)
+        return results, saved
+
+    def backward(
+        self, state: Any, seeds: Sequence[float], params: list[float], inputs: bool = True
+    ) -> tuple[Sequence[float], list[Sequence[float]]]:
+        """(each parameter's gradient, added up over the rows; each row's input gradients: always)."""
+        param_grads = [-0.0] * len(self._param_grads)
+        input_grads: list[Sequence[float]] = []
+        for values, seed in zip(state, seeds):
+            grads = [0.0] * self._n_grads
+            grads[0] = seed
+            for function in self._backward_functions:
+                function(values, grads)
+            input_grads.append(self._input_grads(grads))
+            for j, k in enumerate(self._param_grads):
+                if k >= 0:
+                    param_grads[j] += grads[k]
+        return param_grads, input_grads
+
+
+def _pack(
+    statements: list[list[str]],
+    kind: str,
+    arguments: str,
+    value_index: dict[str, int],
+    grad_index: dict[str, int],
+    live_out: set[str],
+    chunk_lines: int,
+    sources: list[str],
+) -> list[str]:
+    # cut the statements into functions; each loads what it reads from earlier ones and
+    # stores what later ones (or the caller) read
+    chunks: list[list[list[str]]] = [[]]
+    lines = 0
+    for statement in statements:
+        if lines >= chunk_lines:
+            chunks.append([])
+            lines = 0
+        chunks[-1].append(statement)
+        lines += len(statement)
+    found = [reads_and_writes(_lines(chunk)) for chunk in chunks]
+    last_read: dict[str, int] = {}
+    for c, (reads, _) in enumerate(found):
+        for name in reads:
+            last_read[name] = c
+
+    def place(name: str) -> str:
+        return f"S[{value_index[name]}]" if name in value_index else f"G[{grad_index[name]}]"
+
+    functions = []
+    for c, (chunk, (reads, writes)) in enumerate(zip(chunks, found)):
+        stores = [n for n in writes if n in live_out or last_read.get(n, -1) > c]
+        name = f"{kind}_{c}"
+        body = [f"    {targets} = {source}" for targets, source in _runs(reads, value_index, grad_index)]
+        body += _body(chunk, "    ")
+        body += [f"    {source} = {targets}" for targets, source in _runs(stores, value_index, grad_index)]
+        sources.append("\n".join([f"def {name}({arguments}):", *(body or ["    pass"])]))
+        functions.append(name)
+    return functions
+
+
+def _reader(indices: list[int]) -> Any:
+    # a function reading those places of a list (-1: the 0.0 kept at its end), a slice when they follow on
+    if indices and indices[0] >= 0 and indices == list(range(indices[0], indices[0] + len(indices))):
+        return operator.itemgetter(slice(indices[0], indices[0] + len(indices)))
+    getter = operator.itemgetter(*indices, -1)
+    return lambda grads: getter(grads)[:-1]
+
+
+def _runs(names: list[str], value_index: dict[str, int], grad_index: dict[str, int]) -> list[tuple[str, str]]:
+    # names moved to or from the lists S and G, a run of consecutive places as one slice:
+    # ("v3, v4, v5", "S[3:6]") (for 200,000 inputs, a few lines instead of 200,000)
+    placed = sorted(((("S", value_index[n]) if n in value_index else ("G", grad_index[n])), n) for n in names)
+    runs: list[tuple[str, int, list[str]]] = []
+    for (array, index), name in placed:
+        if runs and runs[-1][0] == array and runs[-1][1] + len(runs[-1][2]) == index:
+            runs[-1][2].append(name)
+        else:
+            runs.append((array, index, [name]))
+    return [
+        (_targets(run), f"{array}[{start}]" if len(run) == 1 else f"{array}[{start}:{start + len(run)}]")
+        if len(run) > 1
+        else (run[0], f"{array}[{start}]")
+        for array, start, run in runs
+    ]
+
+
+def compiled(program: Program) -> OneFunction | Chunked:
+    """The program as generated Python: one function pair, or chunks for a very large one."""
+    lines = 2 * len(program.ops)
+    if lines <= ONE_FUNCTION_LINES:
+        return OneFunction(program)
+    return Chunked(program)

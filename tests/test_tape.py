@@ -1,0 +1,397 @@
+"""Specification of microgrid.Tape: a recorded graph compiled, replayed with graph mode's numbers and errors."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+import warnings
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+
+import microgrid
+from microgrid import Value, value_sum
+from microgrid.engine import gradients, register_operation
+from microgrid.nn import MLP
+from microgrid.ops import OPERATIONS, Domain, Operation
+from microgrid.tape import GuardError, Tape, TapeMismatchError, python_code
+
+BACKENDS = ["python", "numpy"]
+
+
+def neuron() -> tuple[list[Value], Value, Value, Value]:
+    x = [Value(0.5), Value(-1.0)]
+    w = [Value(-3.0, "w0"), Value(2.0, "w1")]
+    b = Value(1.0, "b")
+    return x, w[0], w[1], b
+
+
+def grads(values: list[Value]) -> list[float]:
+    return [v.grad for v in values]
+
+
+# --- a point, a batch, backward ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_replay_at_a_new_point_gives_graph_modes_output_and_gradients(backend: str) -> None:
+    (x0, x1), w0, w1, b = neuron()
+    tape = Tape((w0 * x0 + w1 * x1 + b).tanh(), [x0, x1], backend=backend)
+    assert tape(np.array([2.0, 0.25]) if backend == "numpy" else [2.0, 0.25]) == math.tanh(
+        -3.0 * 2.0 + 0.5 + 1.0
+    )
+    tape.backward()
+    # graph mode at the same point, into fresh leaves
+    u0, u1 = Value(2.0), Value(0.25)
+    y = (w0 * u0 + w1 * u1 + b).tanh()
+    g = gradients(y)
+    assert grads([w0, w1, b]) == [g[w0], g[w1], g[b]]
+    assert tape.input_grads() == [g[u0], g[u1]]
+
+
+def test_the_python_backend_adds_up_in_graph_modes_order_so_the_floats_are_the_same() -> None:
+    (x0, x1), w0, w1, b = neuron()
+    loss = ((w0 * x0 + w1 * x1 + b).tanh() - 0.3) ** 2 + (w0 * w1).exp()
+    tape = Tape(loss, [x0, x1], backend="python")
+    assert tape([0.5, -1.0]) == loss.data
+    tape.backward()
+    tape_grads = grads([w0, w1, b])
+    for v in (w0, w1, b):
+        v.grad = 0.0
+    loss.backward()
+    assert tape_grads == grads([w0, w1, b])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_batch_gives_one_output_per_row_and_backward_reduces_them(backend: str) -> None:
+    (x0, x1), w0, w1, b = neuron()
+    tape = Tape((w0 * x0 + w1 * x1 + b).relu(), [x0, x1], backend=backend)
+    rows = [[1.0, 1.0], [-1.0, 0.5], [0.25, 2.0]]
+    assert tape(rows) == [0.0, 5.0, 4.25]
+    tape.backward(reduce="mean")
+    # d mean / d w0 = mean of x0 over the rows where relu passes: (-1 + 0.25) / 3
+    assert grads([w0, w1, b]) == pytest.approx([-0.75 / 3, 2.5 / 3, 2.0 / 3], rel=1e-15)
+    # d mean / d x = w / 3 on the rows where relu passes
+    assert sum(tape.input_grads(), []) == pytest.approx([0.0, 0.0, -1.0, 2 / 3, -1.0, 2 / 3], rel=1e-15)
+    for v in (w0, w1, b):
+        v.grad = 0.0
+    tape.backward(reduce="sum")
+    assert grads([w0, w1, b]) == pytest.approx([-0.75, 2.5, 2.0], rel=1e-15)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_backward_adds_into_grad_like_graph_mode(backend: str) -> None:
+    x, w = Value(3.0), Value(2.0)
+    tape = Tape(w * x, [x], backend=backend)
+    w.grad = 10.0
+    tape([3.0])
+    tape.backward()
+    tape.backward()  # like loss.backward() twice: adds again
+    assert w.grad == 16.0
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_parameters_are_read_live_at_each_call(backend: str) -> None:
+    x, w = Value(1.0), Value(2.0)
+    tape = Tape(w * x + 1.0, [x], backend=backend)
+    assert tape([3.0]) == 7.0
+    w.data = -1.0  # an optimizer's step
+    assert tape([3.0]) == -2.0
+    assert tape.parameters == [w] and tape.inputs == [x]
+
+
+def test_backward_refuses_what_it_cannot_do() -> None:
+    x, w = Value(1.0), Value(2.0)
+    tape = Tape(w * x, [x])
+    with pytest.raises(RuntimeError, match="call it on a point or a batch first"):
+        tape.backward()
+    tape([[1.0], [2.0]])
+    with pytest.raises(ValueError, match=r"backward\(reduce='mean'\) or 'sum'"):
+        tape.backward()
+    with pytest.raises(ValueError, match="reduce must be 'mean' or 'sum', got 'max'"):
+        tape.backward(reduce="max")
+    with pytest.raises(RuntimeError, match="no gradients yet"):
+        tape.input_grads()
+    assert w.grad == 0.0
+
+
+def test_the_source_is_the_wengert_list_as_python() -> None:
+    (x0, x1), w0, w1, b = neuron()
+    tape = Tape(((w0 * x0) + b).tanh(), [x0], backend="python")
+    source = tape.source()
+    assert "def forward(rows, P):" in source and "def backward(S, seeds, statics, P):" in source
+    assert "tanh(" in source and "(1.0 - (" in source  # tanh's rule, 1 - out**2, written from the table
+    assert len(tape) == 3 and tape.backend == "python"
+    assert repr(tape) == "Tape(3 instructions, 1 inputs, 2 parameters, 0 guards, backend='python')"
+
+
+def test_tape_is_exported_from_microgrid() -> None:
+    assert microgrid.Tape is Tape
+
+
+# --- choosing a backend --------------------------------------------------------------------------
+
+
+def test_a_deep_chain_runs_as_generated_python_and_a_layer_as_numpy() -> None:
+    x = Value(1.0)
+    y = x
+    for _ in range(50):
+        y = y * 1.01 + 0.01
+    assert Tape(y, [x]).backend == "python"
+    inputs = [Value(0.0) for _ in range(8)]
+    layer_out = value_sum(MLP(8, [16, 16, 1], seed=0)(inputs) for _ in range(1))
+    assert Tape(layer_out, inputs).backend == "numpy"
+    with pytest.raises(ValueError, match="unknown backend 'gpu'; choose one of python, numpy"):
+        Tape(y, [x], backend="gpu")
+
+
+def test_a_200000_node_chain_compiles_and_replays() -> None:
+    x = Value(1.0)
+    y = x
+    for _ in range(100_000):
+        y = y * 1.0001 + 0.0001
+    tape = Tape(y, [x])
+    assert len(tape) == 200_000 and isinstance(tape._code, python_code.Chunked)
+    assert tape([1.0]) == y.data
+    tape.backward()
+    assert tape.input_grads() == [pytest.approx(1.0001**100_000, rel=1e-12)]
+    assert tape([0.5]) == pytest.approx(0.5 * 1.0001**100_000 + (y.data - 1.0001**100_000), rel=1e-9)
+
+
+# --- inputs --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("point", "error", "message"),
+    [
+        ([1.0], ValueError, "the tape has 2 inputs, got 1 numbers"),
+        ([1.0, "2"], TypeError, "input 1: Value expected a real number"),
+        ([1.0, float("nan")], ValueError, "input 1: Value needs a finite number, got nan"),
+        ([[1.0, 2.0], [3.0, math.inf]], ValueError, "row 1: input 1: Value needs a finite number, got inf"),
+        ([[1.0, 2.0], [3.0]], ValueError, "row 1: the tape has 2 inputs, got 1 numbers"),
+        (
+            np.array([[1.0, 2.0], [np.nan, 0.0]]),
+            ValueError,
+            "row 1: input 0: Value needs a finite number, got nan",
+        ),
+        (np.array([1.0, 2.0, 3.0]), ValueError, "the tape has 2 inputs, got rows of 3 numbers"),
+        ("12", TypeError, "a point or a batch must be a sequence of numbers, got str"),
+    ],
+)
+def test_bad_points_are_refused_naming_the_row_and_input(point: object, error: type, message: str) -> None:
+    x, y = Value(1.0), Value(2.0)
+    tape = Tape(x * y, [x, y])
+    with pytest.raises(error, match=message):
+        tape(point)
+
+
+def test_inputs_must_be_distinct_leaves_and_everything_values() -> None:
+    x = Value(1.0)
+    y = x * 2
+    with pytest.raises(ValueError, match=r"inputs\[0\] is the result of '\*', not a leaf"):
+        Tape(y * 3, [y])
+    with pytest.raises(ValueError, match=r"inputs\[1\] is inputs\[0\] again"):
+        Tape(y, [x, x])
+    with pytest.raises(TypeError, match=r"a Tape needs Values: inputs\[0\] is float"):
+        Tape(y, [1.0])  # type: ignore[list-item]
+
+
+def test_a_micrograd_style_backward_closure_cannot_be_compiled() -> None:
+    a, b = Value(2.0), Value(3.0)
+    out = Value(a.data * b.data, (a, b), "*")
+
+    def _backward() -> None:
+        a.grad += b.data * out.grad
+        b.grad += a.data * out.grad
+
+    out._backward = _backward
+    with pytest.raises(TypeError, match="micrograd-style _backward closure"):
+        Tape(out, [a])
+
+
+# --- a user's operations --------------------------------------------------------------------------
+
+
+def a_new_operation(monkeypatch: pytest.MonkeyPatch, op: Operation) -> Callable[..., Value]:
+    monkeypatch.setitem(OPERATIONS, op.name, op)
+    return register_operation(op)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_users_registered_operation_replays_from_its_table_entry(
+    monkeypatch: pytest.MonkeyPatch, backend: str
+) -> None:
+    softsign = a_new_operation(
+        monkeypatch,
+        Operation(
+            "softsign_t",
+            lambda x: x / (1 + abs(x)),
+            lambda out, x: ((1 - abs(out)) ** 2,),
+            domain=(Domain(lambda x: x > -5.0, "below -5"),),
+        ),
+    )
+    x, w = Value(2.0), Value(0.5)
+    tape = Tape(softsign(w * x), [x], backend=backend)
+    assert tape([[2.0], [-4.0]]) == [1.0 / 2.0, -2.0 / 3.0]
+    tape.backward(reduce="sum")
+    assert w.grad == pytest.approx(2.0 * (1 - 0.5) ** 2 + -4.0 * (1 - 2 / 3) ** 2, rel=1e-15)
+    with pytest.raises(
+        ValueError, match=r"softsign_t\(-6.0\) is undefined: below -5 \[in the tape: instruction 1"
+    ):
+        tape([-12.0])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_an_operation_written_with_the_math_module_is_called_as_it_is(
+    monkeypatch: pytest.MonkeyPatch, backend: str
+) -> None:
+    # math.exp cannot take a name: the tape calls the forward and rule on floats
+    expish = a_new_operation(monkeypatch, Operation("expish", lambda x: math.exp(x), lambda out, x: (out,)))
+    x = Value(0.0)
+    tape = Tape(expish(x) * 2.0, [x], backend=backend)
+    assert tape([[1.0], [0.0]]) == [2.0 * math.e, 2.0]
+    tape.backward(reduce="sum")
+    assert tape.input_grads() == [[2.0 * math.e], [2.0]]
+    assert tape.checked_runs == 0
+
+
+# --- errors, as graph mode's -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_domain_error_in_a_replay_names_the_node_and_row_and_changes_no_grad(backend: str) -> None:
+    x, w = Value(2.0), Value(1.0)
+    tape = Tape((x * w).log(), [x], backend=backend)
+    w.grad = 5.0
+    with pytest.raises(
+        ValueError, match=r"log\(-3.0\) is undefined: non-positive input .*row 1 of the batch"
+    ):
+        tape([[2.0], [-3.0]])
+    with pytest.raises(RuntimeError):
+        tape.backward(reduce="mean")  # the failed call left nothing to go back from
+    assert w.grad == 5.0
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_an_overflow_in_a_replay_is_an_overflow_error_naming_the_operation(backend: str) -> None:
+    x = Value(1.0)
+    tape = Tape(x.exp().tanh(), [x], backend=backend)  # tanh would hide the inf: the tape must not
+    with pytest.raises(OverflowError, match=r"exp\(1000.0\) overflows a float .*instruction 0 of 2 \(exp"):
+        tape([1000.0])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_an_infinite_derivative_in_backward_raises_and_changes_no_grad(backend: str) -> None:
+    x, w = Value(1.0), Value(1.0)
+    tape = Tape((x * w).sqrt(), [x], backend=backend)
+    tape([[4.0], [0.0]])
+    w.grad = 2.0
+    with pytest.raises(ZeroDivisionError, match=r"the derivative of sqrt\(0.0\) is infinite .*row 1"):
+        tape.backward(reduce="sum")
+    assert w.grad == 2.0
+
+
+def test_a_gradient_that_would_overflow_grad_is_refused_whole() -> None:
+    x, w, v = Value(1.0), Value(1.0, "w"), Value(1.0, "v")
+    tape = Tape(x * w + x * v * 1e308, [x])
+    w.grad, v.grad = 1.0, 1.7e308
+    tape([1.0])
+    with pytest.raises(
+        OverflowError, match=r"gradient overflow: parameter \d \('v'\) has .grad 1.7e\+308, and adding"
+    ):
+        tape.backward()
+    assert (w.grad, v.grad) == (1.0, 1.7e308)
+
+
+# --- guards and baked values ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_comparison_traced_is_a_guard_and_a_flipped_guard_raises(backend: str) -> None:
+    def larger_doubled(a: Value, b: Value) -> Value:
+        return max(a, b) * 2.0  # max compares a and b: a branch the graph cannot show
+
+    tape = Tape.trace(larger_doubled, [3.0, 1.0], backend=backend)
+    assert tape.guards == 1
+    assert tape([[5.0, 2.0], [4.0, -1.0]]) == [10.0, 8.0]  # the same branch: fine
+    with pytest.raises(GuardError, match=r"row 1 of the batch.*test_tape.py:\d+ \(in larger_doubled\)"):
+        tape([[5.0, 2.0], [1.0, 4.0]])
+
+
+def test_relu_abs_and_maximum_branch_inside_their_operation_and_need_no_guard() -> None:
+    tape = Tape.trace(lambda a, b: a.relu() + abs(b) + a.maximum(b), [1.0, -2.0])
+    assert tape.guards == 0
+    assert tape([-1.0, 3.0]) == 0.0 + 3.0 + 3.0
+
+
+def test_verify_catches_a_number_read_with_data_while_tracing() -> None:
+    tape = Tape.trace(lambda x: x * x.data, [3.0])  # x.data is 3.0, frozen into the tape
+    with pytest.raises(TapeMismatchError, match="baked into the tape"):
+        tape.verify()
+    honest = Tape.trace(lambda x: x * x, [3.0])
+    assert honest.verify(samples=3)
+
+
+def test_verify_needs_the_function_for_a_tape_made_from_a_graph() -> None:
+    x = Value(2.0)
+    tape = Tape(x * x, [x])
+    with pytest.raises(ValueError, match="verify needs the function"):
+        tape.verify()
+    assert tape.verify(fn=lambda v: v * v)
+
+
+# --- outputs beyond one loss --------------------------------------------------------------------------
+
+
+def test_aux_values_come_back_beside_the_output() -> None:
+    x, w = Value(1.0), Value(2.0)
+    hidden = w * x
+    tape = Tape(hidden * hidden, [x], aux=[hidden])
+    assert tape([3.0]) == (36.0, [6.0])
+    assert tape([[1.0], [2.0]]) == ([4.0, 16.0], [[2.0], [4.0]])
+
+
+def test_a_tape_of_several_outputs_has_no_backward() -> None:
+    model = MLP(2, [3, 2], seed=0)
+    tape = Tape.trace(lambda a, b: model([a, b]), [0.5, 1.0])
+    with microgrid.no_grad():
+        expected = [z.data for z in model([0.5, 1.0])]
+    assert tape([0.5, 1.0]) == pytest.approx(expected, rel=1e-15)
+    with pytest.raises(ValueError, match="backward needs one output"):
+        tape.backward()
+
+
+def test_a_non_finite_number_in_a_numpy_batch_is_raised_naming_its_row_never_warned() -> None:
+    x, w = Value(1.0), Value(2.0)
+    tape = Tape((x * w).exp().tanh() + (x * w).log(), [x], backend="numpy")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a numpy RuntimeWarning would fail the test
+        with pytest.raises(OverflowError, match=r"exp\(2000.0\) overflows a float .*row 2 of the batch"):
+            tape(np.array([[1.0], [2.0], [1000.0]]))
+        with pytest.raises(ValueError, match=r"log\(-2.0\) is undefined: .*row 1 of the batch"):
+            tape(np.array([[1.0], [-1.0]]))
+
+
+def test_without_numpy_the_tape_runs_generated_python() -> None:
+    program = """
+import sys
+sys.modules["numpy"] = None  # as if numpy were not installed
+from microgrid import MLP, Tape, data
+from microgrid.losses import hinge
+from microgrid.train import fit
+model = MLP(2, [8, 8, 1], seed=0)
+tape = Tape.trace(lambda a, b, y: hinge([model([a, b])], [y]), [0.5, -1.0, 1.0])
+assert tape.backend == "python", tape.backend
+assert tape([[0.5, -1.0, 1.0], [1.0, 1.0, -1.0]])
+history = fit(model, data.moons(n=20, seed=0), loss="hinge", steps=2, progress=False, compile=True)
+assert history.backend == "python", history.backend
+try:
+    Tape.trace(lambda a: a * 2, [1.0], backend="numpy")
+except ImportError:
+    print("numpy backend refused: ImportError")
+"""
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "numpy backend refused: ImportError" in done.stdout
