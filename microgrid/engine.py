@@ -656,6 +656,46 @@ def _named(function: Callable[..., Value], op: Operation, name: str) -> Callable
     return function
 
 
+def describe_node(node: Value) -> str:
+    """How errors name a node: its operation and operands (``log(0.0)``), or a leaf's number."""
+    return _describe(node)
+
+
+def backward_closure(node: Value) -> Callable[[], None] | None:
+    """The micrograd-style ``_backward`` closure set on ``node``, or None when its rule is the table's."""
+    const = getattr(node, "_const", None)
+    return const.function if type(const) is _Closure else None
+
+
+def data_of(values: Iterable[Value]) -> list[float]:
+    """Every Value's number, as a list: ``[v.data for v in values]``, at the speed of a slot read.
+
+    For code that moves many parameters at once (a tape, an optimizer).
+    """
+    return list(map(_data_of, values))
+
+
+def set_data(values: Sequence[Value], numbers: Sequence[float]) -> None:
+    """Set each Value's number, all or nothing: ``v.data = x`` for each pair, checked first.
+
+    For code that moves many parameters at once (an optimizer's step): every
+    number is checked before any Value changes. Raises ``ValueError`` when the
+    lengths differ or a number is inf or nan, ``TypeError`` for a number that
+    is not a real number, naming the first.
+    """
+    if len(values) != len(numbers):
+        raise ValueError(f"set_data needs one number per Value, got {len(numbers)} numbers for {len(values)}")
+    floats = [
+        x if type(x) is float else _as_float(x, f"set_data's numbers[{i}]") for i, x in enumerate(numbers)
+    ]
+    total = sum(floats)  # not finite when any number is (or, rarely, when they add up past the largest float)
+    if total - total != 0.0:
+        for i, x in enumerate(floats):
+            _finite(x, f"set_data's numbers[{i}]")
+    for value, x in zip(values, floats):
+        value._data = x
+
+
 def value_sum(terms: Iterable[Operand]) -> Value:
     """Sum many terms into one node (one graph node, not a chain of ``+``).
 

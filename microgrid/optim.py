@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
 from microgrid import checks
-from microgrid.engine import Value, no_grad
+from microgrid.engine import Value, no_grad, set_data
 
 LearningRate = float | Callable[[int], float]
 
@@ -77,8 +77,7 @@ class Optimizer:
                     f"{self.params[i].data!r}, its grad {self.params[i].grad!r}); nothing was "
                     "changed: try a smaller learning rate"
                 )
-        for p, x in zip(self.params, new_data):
-            p.data = x
+        set_data(self.params, new_data)  # checked above: the engine assigns them at a slot's speed
         self.state.update(new_state)
         self.steps += 1
 

@@ -340,3 +340,15 @@ def test_numpy_and_python_non_finite_numbers_are_refused_alike(bad: float) -> No
             x + number
         with pytest.raises(ValueError, match="finite"):
             Value(number)
+
+
+def test_set_data_moves_many_parameters_all_or_nothing() -> None:
+    from microgrid.engine import data_of, set_data
+
+    params = [Value(1.0), Value(2.0), Value(3.0)]
+    set_data(params, [0.5, -1, 2.5])
+    assert data_of(params) == [0.5, -1.0, 2.5] and type(params[1].data) is float
+    for bad, error in [([1.0, math.nan, 2.0], ValueError), ([1.0, "x", 2.0], TypeError), ([1.0], ValueError)]:
+        with pytest.raises(error):
+            set_data(params, bad)  # type: ignore[arg-type]
+        assert data_of(params) == [0.5, -1.0, 2.5]

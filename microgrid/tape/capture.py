@@ -174,23 +174,23 @@ def capture(
 
 
 def _add_instruction(program: Program, node: Value, slots: dict[Value, int]) -> None:
-    if type(getattr(node, "_const", None)) is engine._Closure:
+    if engine.backward_closure(node) is not None:
         raise TypeError(
-            f"cannot compile {engine._describe(node)}: its derivative is a micrograd-style _backward "
+            f"cannot compile {engine.describe_node(node)}: its derivative is a micrograd-style _backward "
             "closure, hidden in Python code; register the operation's rule with "
             "microgrid.register_operation(Operation(...)) instead"
         )
     op = OPERATIONS.get(node.op)
     if op is None:
         raise LookupError(
-            f"no entry for the operation {node.op!r} of {engine._describe(node)}: register one with "
+            f"no entry for the operation {node.op!r} of {engine.describe_node(node)}: register one with "
             "microgrid.register_operation(Operation(name, forward, rule))"
         )
     children, consts = node.children, node.const
     count = len(children) + len(consts)
     if (op.arity is not None and count != op.arity) or (op.name == "weighted_sum" and count % 2 == 0):
         raise ValueError(
-            f"cannot compile {engine._describe(node)}: {len(children)} operands and {len(consts)} constants "
+            f"cannot compile {engine.describe_node(node)}: {len(children)} operands and {len(consts)} constants "
             f"do not fit the operation {op.name!r}"
             + (f" (it takes {op.arity})" if op.arity is not None else " (weights, as many inputs, a bias)")
         )

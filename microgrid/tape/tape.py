@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import operator
 import random
 import sys
 from collections.abc import Callable, Sequence
@@ -11,14 +10,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from microgrid.engine import Value, grad, topological_order, watching_comparisons
+from microgrid.engine import Value, data_of, grad, topological_order, watching_comparisons
 from microgrid.tape import capture as capturing
 from microgrid.tape import checked
 from microgrid.tape.capture import Program
 from microgrid.tape.checked import GuardError
 
 BACKENDS = ("python", "numpy")
-_data_of = operator.attrgetter("_data")
 _FLOAT_MAX = sys.float_info.max
 _HERE = str(Path(__file__).resolve().parent)
 _ENGINE = str(Path(__file__).resolve().parent.parent / "engine.py")
@@ -221,7 +219,7 @@ class Tape:
 
     def _forward(self, rows: Any, batch: bool) -> _Replay:
         # the results, and what backward needs; the checked path when the fast one fails
-        params = list(map(_data_of, self._program.params))  # read live: an optimizer may have moved them
+        params = data_of(self._program.params)  # read live: an optimizer may have moved them
         try:
             results, state = self._code.forward(rows, params)
         except Exception:  # a check failed, or an error on the way: the checked path says exactly what
