@@ -5,6 +5,12 @@ has filled in their ``.grad``, ``step()`` moves each parameter's ``.data``
 against its gradient; ``zero_grad()`` clears the gradients for the next step.
 Updates are plain float arithmetic on ``.data``: they record no graph.
 
+Each optimizer writes its update rule once, for one parameter, with
+operators that work on floats and on numpy arrays alike (``_rule``). For
+many parameters, when numpy is installed, ``step`` applies it to all of them
+at once as arrays; otherwise number by number. The two give the same floats,
+bit for bit: the same IEEE operations in the same order.
+
 The learning rate ``lr`` is a number or a schedule: a function of the step
 index (0 for the first ``step()``) returning the rate, e.g. micrograd's demo
 ``lambda k: 1.0 - 0.9 * k / 100``.
@@ -19,18 +25,27 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
 from microgrid import checks
-from microgrid.engine import Value, no_grad, set_data
+from microgrid.engine import Value, data_of, no_grad, set_data
 
 LearningRate = float | Callable[[int], float]
+# one parameter's update, on floats or on arrays: (p, g, *state) -> (new p, *new state)
+Rule = Callable[..., tuple[Any, ...]]
+
+# from this many parameters, step runs the rule on numpy arrays (when numpy is installed):
+# below it, converting to arrays and back costs more than the loop saves (measured)
+VECTORIZED_FROM = 64
 
 
 class Optimizer:
     """What every optimizer shares: the parameters, the learning rate, the step count.
 
-    Subclasses define ``_update(lr)``, which returns every parameter's new
-    value and the new per-parameter running averages (name -> one float per
-    parameter) without changing anything; ``step`` checks them, then commits
-    them to ``.data`` and ``self.state``, which ``state_dict`` saves.
+    Subclasses define ``_rule(lr, sqrt)``: this step's update of one
+    parameter, ``(p, g, *state) -> (new p, *new state)`` with the running
+    averages in the order of ``self.state`` (name -> one float per
+    parameter), written with operators and ``sqrt`` so that it runs on
+    floats and on arrays alike. ``step`` works out every parameter's update
+    without changing anything, checks it, then commits it to ``.data`` and
+    ``self.state``, which ``state_dict`` saves.
     """
 
     # the learning rate fit and the command line use when none is given
@@ -67,10 +82,10 @@ class Optimizer:
         changes nothing, when the update would make a parameter or a running
         average inf or nan (too large a step: training diverged).
         """
-        new_data, new_state = self._update(self.current_lr())
+        new_data, new_state = self._updated(self.current_lr())
         # a Value must stay finite; torch would carry the inf on, silently
         for what, numbers_ in [("params", new_data), *new_state.items()]:
-            i = next((i for i, x in enumerate(numbers_) if not math.isfinite(x)), None)
+            i = _first_not_finite(numbers_)
             if i is not None:
                 raise OverflowError(
                     f"this step would make {what}[{i}] {numbers_[i]} (params[{i}] is "
@@ -81,7 +96,22 @@ class Optimizer:
         self.state.update(new_state)
         self.steps += 1
 
-    def _update(self, lr: float) -> tuple[list[float], dict[str, list[float]]]:
+    def _updated(self, lr: float) -> tuple[list[float], dict[str, list[float]]]:
+        # every parameter's new value and running averages, changing nothing: the rule on
+        # numpy arrays for many parameters, else on each parameter's floats
+        names = list(self.state)
+        columns: list[Any] = [data_of(self.params), [p.grad for p in self.params]]
+        columns += [self.state[name] for name in names]
+        np = _numpy() if len(self.params) >= VECTORIZED_FROM else None
+        if np is not None:
+            arrays = [np.fromiter(column, np.float64, len(column)) for column in columns]
+            with np.errstate(all="ignore"):  # inf and nan are looked for by step, not warned about
+                found = [result.tolist() for result in self._rule(lr, np.sqrt)(*arrays)]
+        else:
+            found = [list(result) for result in zip(*map(self._rule(lr, math.sqrt), *columns))]
+        return found[0], dict(zip(names, found[1:]))
+
+    def _rule(self, lr: float, sqrt: Callable[[Any], Any]) -> Rule:
         raise NotImplementedError
 
     def zero_grad(self) -> None:
@@ -159,19 +189,21 @@ class SGD(Optimizer):
         if self.momentum:
             self.state["momentum_buffer"] = [0.0] * len(self.params)
 
-    def _update(self, lr: float) -> tuple[list[float], dict[str, list[float]]]:
-        momentum, decay = self.momentum, self.weight_decay
-        buffers = list(self.state.get("momentum_buffer", []))
-        new_data = []
-        for i, p in enumerate(self.params):
-            g = p.grad + decay * p.data if decay else p.grad
-            if momentum:
-                # like torch: the first step starts the buffer at g, undamped
-                b = g if self.steps == 0 else momentum * buffers[i] + (1.0 - self.dampening) * g
-                buffers[i] = b
-                g = g + momentum * b if self.nesterov else b
-            new_data.append(p.data - lr * g)
-        return new_data, ({"momentum_buffer": buffers} if momentum else {})
+    def _rule(self, lr: float, sqrt: Callable[[Any], Any]) -> Rule:
+        momentum, dampening, decay, nesterov = self.momentum, self.dampening, self.weight_decay, self.nesterov
+        first = self.steps == 0
+
+        def update(p: Any, g: Any, *buffer: Any) -> tuple[Any, ...]:
+            if decay:
+                g = g + decay * p
+            if not momentum:
+                return (p - lr * g,)
+            # like torch: the first step starts the buffer at g, undamped
+            b = g if first else momentum * buffer[0] + (1.0 - dampening) * g
+            g = g + momentum * b if nesterov else b
+            return p - lr * g, b
+
+        return update
 
 
 class Adam(Optimizer):
@@ -219,21 +251,20 @@ class Adam(Optimizer):
         self.state["exp_avg"] = [0.0] * len(self.params)
         self.state["exp_avg_sq"] = [0.0] * len(self.params)
 
-    def _update(self, lr: float) -> tuple[list[float], dict[str, list[float]]]:
+    def _rule(self, lr: float, sqrt: Callable[[Any], Any]) -> Rule:
         beta1, beta2 = self.betas
         t = self.steps + 1
         step_size = lr / (1.0 - beta1**t)  # the bias corrections undo the zero start of m and v
         root_correction = math.sqrt(1.0 - beta2**t)
         shrink = 1.0 - lr * self.weight_decay
-        m = [beta1 * m + (1.0 - beta1) * p.grad for m, p in zip(self.state["exp_avg"], self.params)]
-        v = [
-            beta2 * v + (1.0 - beta2) * p.grad * p.grad for v, p in zip(self.state["exp_avg_sq"], self.params)
-        ]
-        new_data = [
-            p.data * shrink - step_size * m_i / (math.sqrt(v_i) / root_correction + self.eps)
-            for p, m_i, v_i in zip(self.params, m, v)
-        ]
-        return new_data, {"exp_avg": m, "exp_avg_sq": v}
+        eps = self.eps
+
+        def update(p: Any, g: Any, m: Any, v: Any) -> tuple[Any, ...]:
+            m = beta1 * m + (1.0 - beta1) * g
+            v = beta2 * v + (1.0 - beta2) * g * g
+            return p * shrink - step_size * m / (sqrt(v) / root_correction + eps), m, v
+
+        return update
 
 
 # The optimizers by name: the one list fit and the command line read
@@ -256,6 +287,22 @@ def _parameter_list(params: Iterable[Value]) -> list[Value]:
     if len({id(p) for p in found}) != len(found):
         raise ValueError("params holds the same Value more than once; it would be updated twice")
     return found
+
+
+def _first_not_finite(numbers: list[float]) -> int | None:
+    total = sum(numbers)  # inf or nan when any number is (or, rarely, when only their sum overflows)
+    if total - total == 0.0:
+        return None
+    return next((i for i, x in enumerate(numbers) if not math.isfinite(x)), None)
+
+
+def _numpy() -> Any:
+    # numpy, or None when it is not installed (it is optional)
+    try:
+        import numpy
+    except ImportError:
+        return None
+    return numpy
 
 
 def _learning_rate(lr: LearningRate) -> LearningRate:

@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch_oracle import needs_torch, torch
 
+from microgrid import optim
 from microgrid.engine import Value, is_grad_enabled
 from microgrid.nn import MLP
 from microgrid.optim import OPTIMIZERS, SGD, Adam, Optimizer
@@ -279,6 +280,79 @@ def test_training_an_mlp_with_sgd_and_adam_lowers_the_loss() -> None:
             optimizer.step()
             losses.append(loss.data)
         assert losses[-1] < 0.1 * losses[0]
+
+
+# --- many parameters at once ---
+
+
+def path_with(
+    make: Callable[[list[Value]], Optimizer], start: list[float], grads: list[list[float]], vectorized: bool
+) -> list[list[str]]:
+    """Each step's parameters and running averages, as exact hex strings, with numpy's arrays or float by float."""
+    saved = optim.VECTORIZED_FROM
+    optim.VECTORIZED_FROM = 0 if vectorized else sys.maxsize
+    try:
+        params = [Value(x) for x in start]
+        optimizer = make(params)
+        path = []
+        for step_grads in grads:
+            for p, g in zip(params, step_grads):
+                p.grad = g
+            optimizer.step()
+            state = optimizer.state_dict()
+            path.append(
+                [p.data.hex() for p in params] + [x.hex() for name in optimizer.state for x in state[name]]
+            )
+        return path
+    finally:
+        optim.VECTORIZED_FROM = saved
+
+
+OPTIONS = [
+    lambda ps: SGD(ps, lr=0.1),
+    lambda ps: SGD(ps, lr=lambda k: 1.0 - 0.9 * k / 100),
+    lambda ps: SGD(ps, lr=0.03, momentum=0.9, dampening=0.2, weight_decay=0.01),
+    lambda ps: SGD(ps, lr=0.03, momentum=0.7, nesterov=True),
+    lambda ps: Adam(ps, lr=0.01),
+    lambda ps: Adam(ps, lr=0.02, betas=(0.5, 0.9), eps=1e-6, weight_decay=0.1),
+]
+
+
+def test_many_parameters_step_as_arrays_with_the_floats_of_one_by_one() -> None:
+    # an MLP's worth of parameters: the step runs the same rule on numpy arrays
+    start = [((i * 7919) % 201 - 100) / 37.0 for i in range(300)]
+    grads = [[((i * k * 104729) % 401 - 200) / 53.0 for i in range(300)] for k in range(1, 5)]
+    for make in OPTIONS:
+        assert path_with(make, start, grads, vectorized=True) == path_with(
+            make, start, grads, vectorized=False
+        )
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.integers(0, len(OPTIONS) - 1),
+    st.lists(st.floats(-1e6, 1e6), min_size=1, max_size=8),
+    st.data(),
+)
+def test_the_array_step_and_the_float_step_agree_bit_for_bit(
+    option: int, start: list[float], data: st.DataObject
+) -> None:
+    gradient = st.floats(-1e3, 1e3) | st.sampled_from([0.0, -0.0, 1e-300, -5e-324])
+    grads = [data.draw(st.lists(gradient, min_size=len(start), max_size=len(start))) for _ in range(3)]
+    make = OPTIONS[option]
+    assert path_with(make, start, grads, vectorized=True) == path_with(make, start, grads, vectorized=False)
+
+
+def test_an_overflowing_step_on_arrays_names_the_parameter_and_changes_nothing() -> None:
+    params = [Value(float(i)) for i in range(100)]
+    for p in params:
+        p.grad = 1.0
+    params[57].data, params[57].grad = -1e308, 1e308
+    optimizer = SGD(params, lr=1e308)
+    assert len(params) >= optim.VECTORIZED_FROM
+    with pytest.raises(OverflowError, match=r"would make params\[57\] -inf"):
+        optimizer.step()
+    assert [p.data for p in params] == [*map(float, range(57)), -1e308, *map(float, range(58, 100))]
 
 
 # --- state ---
