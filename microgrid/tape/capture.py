@@ -13,7 +13,7 @@ alike.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from microgrid import engine
@@ -92,6 +92,33 @@ class Program:
         for operands in self.operands:
             static.append(all(static[s] for s in operands))
         return static
+
+    def with_params(self, order: Sequence[int]) -> Program:
+        """The same program with its parameters in another order: ``params[order[k]]`` becomes the k-th.
+
+        A backend lays the parameters out the way its code reads them (numpy:
+        each layer's weights as one block, a view of the array, not a copy).
+        """
+        if list(order) == list(range(len(self.params))):
+            return self
+        n_inputs = self.n_inputs
+        moved = list(range(self.n_slots))  # old slot -> new slot
+        for k, j in enumerate(order):
+            moved[n_inputs + j] = n_inputs + k
+        return Program(
+            self.inputs,
+            [self.params[j] for j in order],
+            self.ops,
+            [tuple(moved[s] for s in operands) for operands in self.operands],
+            self.consts,
+            self.nodes,
+            [moved[s] for s in self.results],
+            self.cone,
+            [
+                replace(g, left=moved[g.left], right=moved[g.right] if g.right_is_slot else g.right)
+                for g in self.guards
+            ],
+        )
 
     def describe(self, slot: int) -> str:
         """The slot in words: an input, a parameter (with its label), or an instruction."""

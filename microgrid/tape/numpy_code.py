@@ -173,13 +173,79 @@ class _Plan:
                 consts if same else None,
                 len(program.operands[i]),
             )
-            name = f"A{len(self.groups)}"
-            for row, slot in enumerate(members):
-                self.location[slot] = (name, row)
-            self.size[name] = len(members)
-            self.array_static[name] = group.static
-            self.feeds[name] = self.flow.feeds_params[members[0]]
             self.groups.append(group)
+        self._lay_out_members()
+        for n, group in enumerate(self.groups):
+            name = f"A{n}"
+            for row, slot in enumerate(group.members):
+                self.location[slot] = (name, row)
+            self.size[name] = len(group.members)
+            self.array_static[name] = group.static
+            self.feeds[name] = self.flow.feeds_params[group.members[0]]
+        self.param_order = self._lay_out_params()
+        for k, j in enumerate(self.param_order):
+            self.location[program.n_inputs + j] = ("P", k)
+
+    # --- layout: where each number sits, so that what a group reads is a slice, not a gather ---
+
+    def reads(self, group: _Group) -> list[list[int]]:
+        """The lists of slots the group's code gathers, each in the order it reads them.
+
+        A sum reads its terms, member by member; a layer (``is_layer``) its
+        weights (row by row of W), its biases and its shared inputs; other
+        weighted sums their weights, biases and every input; anything else
+        its k-th operands, for each k.
+        """
+        program = self.program
+        operands = [program.operands[program.instruction_of(s)] for s in group.members]
+        if group.op.name == "sum":
+            return [[c for row in operands for c in row]]
+        if group.op.name == "weighted_sum":
+            size = (group.values - 1) // 2
+            weights = [c for row in operands for c in row[:size]]
+            biases = [row[-1] for row in operands]
+            if self.is_layer(group):
+                return [weights, biases, list(operands[0][size : 2 * size])]
+            return [weights, biases, [c for row in operands for c in row[size : 2 * size]]]
+        return [[row[j] for row in operands] for j in range(group.values)]
+
+    def is_layer(self, group: _Group) -> bool:
+        """True for weighted sums that read the same inputs with parameter weights: ``W @ x + b``."""
+        program = self.program
+        operands = [program.operands[program.instruction_of(s)] for s in group.members]
+        size = (group.values - 1) // 2
+        inputs = operands[0][size : 2 * size]
+        return all(row[size : 2 * size] == inputs for row in operands) and all(
+            self.static[c] for row in operands for c in row[:size]
+        )
+
+    def _lay_out_members(self) -> None:
+        # A group read whole, each member once, by a later group takes the order that group
+        # reads it in (a layer's outputs, in the order the next layer's weights expect them):
+        # readers first, so each order is final before the groups it reads are laid out
+        group_of = {slot: g for g, group in enumerate(self.groups) for slot in group.members}
+        settled = [False] * len(self.groups)
+        for reader in reversed(self.groups):
+            for read in self.reads(reader):
+                g = group_of.get(read[0], -1)
+                if g >= 0 and not settled[g] and sorted(read) == sorted(self.groups[g].members):
+                    self.groups[g].members = list(read)
+                    settled[g] = True
+
+    def _lay_out_params(self) -> list[int]:
+        # the parameters in the order the groups read them, layers' weights and biases first:
+        # then W is a view of P and its gradient a slice of GP (no gathering, no scattering)
+        program = self.program
+        first_reads = [r for g in self.groups if g.op.name == "weighted_sum" for r in self.reads(g)[:2]]
+        other_reads = [r for g in self.groups for r in self.reads(g)]
+        placed: dict[int, None] = {}
+        for read in [*first_reads, *other_reads]:
+            for slot in read:
+                if program.n_inputs <= slot < program.first:
+                    placed.setdefault(slot - program.n_inputs)
+        for j in range(len(program.params)):  # read only by guards, or not at all
+            placed.setdefault(j)
+        return list(placed)
 
     def constant(self, prefix: str, value: Any) -> str:
         """A name in the namespace for an array the code uses (indices, constants)."""
@@ -199,17 +265,28 @@ class _Plan:
         return runs
 
     def rows_text(self, array: str, rows: list[int], prefix: str = "") -> str:
-        """``A3``, ``A3[2:5]`` or ``A3[I9]``: those rows of the array (or of ``prefix + array``)."""
+        """``A3``, ``A3[2:5]``, ``A3[1:9:2]`` or ``A3[I9]``: those rows of the array (or of ``prefix + array``).
+
+        Rows evenly spaced upwards are a slice (a view); any others an index array (a copy).
+        """
         lo, name = rows[0], prefix + array
-        if rows == list(range(lo, lo + len(rows))):
+        step = rows[1] - lo if len(rows) > 1 else 1
+        if step > 0 and rows == list(range(lo, lo + step * len(rows), step)):
             if lo == 0 and len(rows) == self.size[array]:
                 return name
-            return f"{name}[{lo}:{lo + len(rows)}]"
+            hi = rows[-1] + 1
+            return f"{name}[{lo}:{hi}]" if step == 1 else f"{name}[{lo}:{hi}:{step}]"
         return f"{name}[{self.constant('I', self.np.array(rows))}]"
 
-    def gather(self, slots: Sequence[int], batch: bool) -> str:
-        """The slots' numbers as one array, a row per slot (one column wide when all are static)."""
+    def gather(self, slots: Sequence[int], batch: bool, row: bool = False) -> str:
+        """The slots' numbers as one array, a row per slot (one column wide when all are static).
+
+        With ``row``, one slot read for every row is that one row (numpy broadcasts it).
+        """
         runs = self.pieces(slots)
+        if row and len(set(slots)) == 1:
+            array, rows = runs[0]
+            return f"{array}[{rows[0]}:{rows[0] + 1}]"
         if len(runs) == 1:
             return self.rows_text(*runs[0])
         width = "B" if batch else "1"
@@ -300,9 +377,10 @@ class NumpyCode:
         import numpy as np
 
         self.np = np
-        self.program = program
         plan = _Plan(program)
         self._plan = plan
+        # the program as this code reads it: its parameters laid out as the plan placed them
+        self.program = program.with_params(plan.param_order)
         forward = ["def forward(X, P):", "    X = X.T", "    B = X.shape[1]", "    checks = 0.0"]
         made: list[tuple[_Group, str, dict[str, Any]]] = []
         needs = _needs_check_slots(program)
@@ -353,34 +431,45 @@ class NumpyCode:
     # --- writing one group ---
 
     def _formulas(self, group: _Group) -> Formulas:
-        i = self.program.instruction_of(group.members[0])
-        n_consts = len(self.program.consts[i])
+        program = self._plan.program
+        i = program.instruction_of(group.members[0])
+        n_consts = len(program.consts[i])
         return formulas(group.op, group.values, group.consts, 0 if group.consts is not None else n_consts)
 
     def _forward_group(
         self, plan: _Plan, n: int, group: _Group, needs: list[bool], info: dict[str, Any]
     ) -> list[str]:
-        program = self.program
+        program = plan.program
         k, batch = len(group.members), not group.static
         width = "B" if batch else "1"
         operands = [program.operands[program.instruction_of(s)] for s in group.members]
+        reads = plan.reads(group)
         name = f"A{n}"
         lines: list[str] = []
         if group.op.name == "sum":
-            every = [c for row in operands for c in row]
+            every = reads[0]
             lines.append(f"O{n} = {plan.gather(every, batch)}")
             lines.append(f"{name} = O{n}.reshape({k}, {group.values}, -1).sum(axis=1)")
             info.update(kind="sum", every=every)
         elif group.op.name == "weighted_sum":
-            lines += self._weighted_sum(plan, n, group, operands, info)
+            lines += self._weighted_sum(plan, n, group, reads, info)
         else:
+            parts = self._formulas(group)
+            t = text(parts, True)
+            # an operand that is one number for every member can stay one row, which numpy
+            # broadcasts, when another operand (or a constant that differs) gives the members' rows
+            repeated = [len(read) > 1 and len(set(read)) == 1 for read in reads]
+            spread = t.forward is not None and t.alias is None
+            spread = spread and any(
+                group.consts is None if j >= group.values else not repeated[j]
+                for j in t.forward_keys
+                if isinstance(j, int)
+            )
             names = []
             for j in range(group.values):
                 names.append(f"O{n}_{j}")
-                lines.append(f"O{n}_{j} = {plan.gather([row[j] for row in operands], batch)}")
+                lines.append(f"O{n}_{j} = {plan.gather(reads[j], batch, row=spread)}")
             consts = self._const_names(plan, group)
-            parts = self._formulas(group)
-            t = text(parts, True)
             args = [*names, *consts]
             info.update(kind="formula", names=names, consts=consts, parts=parts, text=t, operands=operands)
             if group.op.domain:
@@ -388,7 +477,7 @@ class NumpyCode:
                     lines.append(f"each_check(check_{n}, ({k}, {width}), {', '.join(args)})")
                     plan.namespace[f"check_{n}"] = group.op.check
                 else:
-                    lines += [f"if not np.all({c.format(*args)}): raise FAULT" for c in t.conditions]
+                    lines += [f"if not ({c.format(*args)}).all(): raise FAULT" for c in t.conditions]
             if t.alias is not None:
                 lines.append(f"{name} = {args[t.alias]}")
             elif t.forward is not None:
@@ -418,32 +507,28 @@ class NumpyCode:
     def _const_names(self, plan: _Plan, group: _Group) -> list[str]:
         if group.consts is not None:
             return []
-        program = self.program
+        program = plan.program
         columns = zip(*(program.consts[program.instruction_of(s)] for s in group.members))
         return [plan.constant("K", self.np.array(column, dtype=float).reshape(-1, 1)) for column in columns]
 
     def _weighted_sum(
-        self, plan: _Plan, n: int, group: _Group, operands: list[tuple[int, ...]], info: dict[str, Any]
+        self, plan: _Plan, n: int, group: _Group, reads: list[list[int]], info: dict[str, Any]
     ) -> list[str]:
         k, size = len(group.members), (group.values - 1) // 2
         batch = not group.static
-        weights = [c for row in operands for c in row[:size]]
-        inputs = [row[size : 2 * size] for row in operands]
-        biases = [row[-1] for row in operands]
+        weights, biases, inputs = reads
         lines = [f"W{n} = {plan.gather(weights, batch)}", f"b{n} = {plan.gather(biases, batch)}"]
-        shared = all(row == inputs[0] for row in inputs) and all(plan.static[w] for w in weights)
-        if shared:  # a layer: the same inputs, weights that are parameters: W @ x + b
+        if plan.is_layer(group):  # a layer: the same inputs, weights that are parameters: W @ x + b
             lines[0] = f"W{n} = {plan.gather(weights, False)}.reshape({k}, {size})"
-            lines.append(f"X{n} = {plan.gather(list(inputs[0]), batch)}")
+            lines.append(f"X{n} = {plan.gather(inputs, batch)}")
             lines.append(f"A{n} = W{n} @ X{n} + b{n}")
-            info.update(kind="matmul", weights=weights, inputs=list(inputs[0]), biases=biases, size=size)
+            info.update(kind="matmul", weights=weights, inputs=inputs, biases=biases, size=size)
         else:
-            every = [c for row in inputs for c in row]
-            lines.append(f"X{n} = {plan.gather(every, batch)}")
+            lines.append(f"X{n} = {plan.gather(inputs, batch)}")
             lines.append(
                 f"A{n} = (W{n}.reshape({k}, {size}, -1) * X{n}.reshape({k}, {size}, -1)).sum(axis=1) + b{n}"
             )
-            info.update(kind="products", weights=weights, inputs=every, biases=biases, size=size)
+            info.update(kind="products", weights=weights, inputs=inputs, biases=biases, size=size)
         return lines
 
     def _backward_group(self, plan: _Plan, group: _Group, name: str, info: dict[str, Any]) -> list[str]:

@@ -429,6 +429,7 @@ class OneFunction(_Rows):
     """The program as two functions, forward and backward, each looping over the rows of a batch."""
 
     def __init__(self, program: Program) -> None:
+        self.program = program
         code = generate(program, hoist=True, lean=True)
         names = _Names(program)
         params = names.values[program.n_inputs : program.first]

@@ -143,12 +143,13 @@ class Tape:
                 raise TypeError(f"a tape's output is a Value or a non-empty list of Values, got {output!r}")
             output, aux_list = outputs[0], outputs[1:]
         assert isinstance(output, Value)
-        self._program = capturing.capture(output, inputs, aux_list, guards)
+        program = capturing.capture(output, inputs, aux_list, guards)
         self._fn = fn
         self._has_aux = has_aux
         self._trace_point = [x.data for x in inputs]
-        self._backend = _choose_backend(self._program, backend)
-        self._code = _compile(self._program, self._backend)
+        self._backend = _choose_backend(program, backend)
+        self._code = _compile(program, self._backend)
+        self._program: Program = self._code.program  # its parameters in the order the code reads them
         self._last: _Replay | None = None
         self._input_grads: list[Any] | None = None
         self._seeds: list[float] | None = None
@@ -175,7 +176,10 @@ class Tape:
 
     @property
     def parameters(self) -> list[Value]:
-        """The other leaves: read live at each call; ``backward`` adds into their ``.grad``."""
+        """The other leaves: read live at each call; ``backward`` adds into their ``.grad``.
+
+        In the order the backend reads them (numpy lays out each layer's weights together).
+        """
         return list(self._program.params)
 
     @property
