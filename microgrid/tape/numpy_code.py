@@ -174,17 +174,21 @@ class _Plan:
                 len(program.operands[i]),
             )
             self.groups.append(group)
-        self._lay_out_members()
+        settled = self._lay_out_members()
+        self.param_order = self._lay_out_params()
+        for k, j in enumerate(self.param_order):
+            self.location[program.n_inputs + j] = ("P", k)
         for n, group in enumerate(self.groups):
+            if not settled[n] and group.values:  # no reader asked for an order: read its operands in theirs
+                group.members.sort(
+                    key=lambda slot: self.location[program.operands[program.instruction_of(slot)][0]]
+                )
             name = f"A{n}"
             for row, slot in enumerate(group.members):
                 self.location[slot] = (name, row)
             self.size[name] = len(group.members)
             self.array_static[name] = group.static
             self.feeds[name] = self.flow.feeds_params[group.members[0]]
-        self.param_order = self._lay_out_params()
-        for k, j in enumerate(self.param_order):
-            self.location[program.n_inputs + j] = ("P", k)
 
     # --- layout: where each number sits, so that what a group reads is a slice, not a gather ---
 
@@ -219,18 +223,23 @@ class _Plan:
             self.static[c] for row in operands for c in row[:size]
         )
 
-    def _lay_out_members(self) -> None:
+    def _lay_out_members(self) -> list[bool]:
         # A group read whole, each member once, by a later group takes the order that group
         # reads it in (a layer's outputs, in the order the next layer's weights expect them):
-        # readers first, so each order is final before the groups it reads are laid out
+        # readers first, so each order is final before the groups it reads are laid out. A sum
+        # asks for no order: it adds its terms in the order they sit (see _forward_group).
+        # Returns, per group, whether a reader settled its order.
         group_of = {slot: g for g, group in enumerate(self.groups) for slot in group.members}
         settled = [False] * len(self.groups)
         for reader in reversed(self.groups):
+            if reader.op.name == "sum":
+                continue
             for read in self.reads(reader):
                 g = group_of.get(read[0], -1)
                 if g >= 0 and not settled[g] and sorted(read) == sorted(self.groups[g].members):
                     self.groups[g].members = list(read)
                     settled[g] = True
+        return settled
 
     def _lay_out_params(self) -> list[int]:
         # the parameters in the order the groups read them, layers' weights and biases first:
@@ -284,7 +293,7 @@ class _Plan:
         With ``row``, one slot read for every row is that one row (numpy broadcasts it).
         """
         runs = self.pieces(slots)
-        if row and len(set(slots)) == 1:
+        if row and len(slots) > 1 and len(set(slots)) == 1:
             array, rows = runs[0]
             return f"{array}[{rows[0]}:{rows[0] + 1}]"
         if len(runs) == 1:
@@ -447,9 +456,14 @@ class NumpyCode:
         name = f"A{n}"
         lines: list[str] = []
         if group.op.name == "sum":
-            every = reads[0]
+            # each member's terms in the order they sit: a run of rows is a slice (numpy's sum
+            # has its own order anyway: graph mode's to rounding)
+            every = [c for row in operands for c in sorted(row, key=plan.location.__getitem__)]
             lines.append(f"O{n} = {plan.gather(every, batch)}")
-            lines.append(f"{name} = O{n}.reshape({k}, {group.values}, -1).sum(axis=1)")
+            if group.values == 1:  # a sum of one term is the term
+                lines.append(f"{name} = O{n}")
+            else:
+                lines.append(f"{name} = O{n}.reshape({k}, {group.values}, -1).sum(axis=1)")
             info.update(kind="sum", every=every)
         elif group.op.name == "weighted_sum":
             lines += self._weighted_sum(plan, n, group, reads, info)
@@ -540,7 +554,9 @@ class NumpyCode:
             plan.made.add(g)
             lines.append(f"{g} = zeros({name}.shape)")
         kind = info["kind"]
-        if kind == "sum":
+        if kind == "sum" and group.values == 1:
+            lines += plan.scatter(info["every"], g, batch)
+        elif kind == "sum":
             lines.append(f"D{n} = {g}.repeat({group.values}, axis=0)")
             lines += plan.scatter(info["every"], f"D{n}", batch, fresh=True)
         elif kind == "matmul":
@@ -609,7 +625,7 @@ class NumpyCode:
     def forward(self, rows: Any, params: list[float]) -> tuple[list[Any], Any]:
         """(each row's results, the arrays backward needs)."""
         np = self.np
-        P = np.array(params, dtype=np.float64).reshape(-1, 1)
+        P = np.fromiter(params, np.float64, len(params)).reshape(-1, 1)  # fromiter: a list's floats, fastest
         with np.errstate(all="ignore"):  # inf and nan are looked for, not warned about
             results, arrays = self._forward(rows, P)
         single = results.shape[0] == 1
@@ -627,6 +643,11 @@ class NumpyCode:
         arrays, P = state
         with np.errstate(all="ignore"):
             return self._backward(arrays, np.asarray(seeds, dtype=np.float64), P, inputs)  # type: ignore[no-any-return]
+
+    def added(self, grads: list[float], param_grads: Any) -> list[float]:
+        """Each ``.grad`` plus its parameter's gradient, as floats (added as arrays: faster for many)."""
+        np = self.np
+        return (np.fromiter(grads, np.float64, len(grads)) + param_grads).tolist()  # type: ignore[no-any-return]
 
     def finite(self, param_grads: Any, input_grads: Any) -> bool:
         """True when every gradient is finite."""

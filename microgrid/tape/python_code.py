@@ -419,6 +419,10 @@ class _Rows:
         """Each row as a list of floats (for the checked path)."""
         return [list(row) for row in rows]
 
+    def added(self, grads: list[float], param_grads: Sequence[float]) -> list[float]:
+        """Each ``.grad`` plus its parameter's gradient."""
+        return list(map(operator.add, grads, param_grads))
+
     def finite(self, param_grads: Sequence[float], input_grads: list[Sequence[float]] | None) -> bool:
         """True when every gradient is finite (rarely false when only their sum overflows)."""
         total = sum(param_grads) + (sum(map(sum, input_grads)) if input_grads is not None else 0.0)

@@ -315,7 +315,7 @@ class Tape:
     def _commit(self, param_grads: Sequence[float]) -> None:
         # every .grad + gradient is checked before any .grad changes (as graph mode's backward)
         params = self._program.params
-        totals = [p.grad + g for p, g in zip(params, _floats(param_grads))]
+        totals = self._code.added([p.grad for p in params], param_grads)
         total = sum(totals)
         if total - total != 0.0:  # some sum is inf or nan (or, rarely, only their total overflowed)
             for j, (p, g, total) in enumerate(zip(params, _floats(param_grads), totals)):
