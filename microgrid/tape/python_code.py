@@ -43,6 +43,10 @@ FAULT = Fault()
 
 
 MAX_DEPTH = 12  # how deep single-use values nest into one expression before one gets a name
+# from this many terms added into existing gradients, a node's terms are skipped when its gradient is 0
+# (a relu that is off: half a ReLU network's backward); graph mode adds those zeros, which can
+# differ only in the sign of a zero
+GATE_FROM = 4
 
 # the names generated code gives numbers: inputs x3, parameters p3, values v3, gradients g3 gx3 gp3
 _NAME = re.compile(r"\b(?:gx|gp|g|x|p|v)\d+\b|\bseed\b")
@@ -264,6 +268,10 @@ def _backward(
         c = program.operands[i][j]
         return not analysis.zero_local(parts[i], j) and not gradients.skips(c, lean)
 
+    # a node whose local derivatives are finite whenever its operands are (a weighted sum's are
+    # its operands, relu's 0 or 1): every number a replay's forward computes is finite (else it
+    # failed a check), so when the node's gradient is 0 each term is 0 and can be left out
+    zero_skips = [p.rule is not None and all(symbolic.selects(local) for local in p.rule) for p in parts]
     contributions = [0] * program.n_slots
     for i in range(program.cone):
         if not gradients.skips(first + i, lean):
@@ -313,6 +321,8 @@ def _backward(
             for j, c in enumerate(operands)
         )
         level = depth.get(g, 0)
+        # terms added into gradients that already have a value: skipped when g is 0 (see GATE_FROM)
+        adds: list[str] = []
         for j, c in enumerate(operands):
             if not term_needed(i, j):
                 continue
@@ -327,9 +337,9 @@ def _backward(
             else:
                 term = f"({_number(local)} * {g})"
             if static[c]:
-                lines.append(f"{names.grad(c)} += {term}")
+                adds.append(f"{names.grad(c)} += {term}")
             elif c in gname:
-                lines.append(f"{gname[c]} += {term}")
+                adds.append(f"{gname[c]} += {term}")
             elif pure and contributions[c] == 1:
                 gname[c] = g  # read-only from here on
                 frozen.add(g)
@@ -345,6 +355,10 @@ def _backward(
             else:
                 gname[c] = names.grad(c)
                 lines.append(f"{gname[c]} = {term}")
+        if len(adds) >= GATE_FROM and not static[slot] and g.isidentifier() and zero_skips[i]:
+            lines += [f"if {g}:", *("    " + line for line in adds)]
+        else:
+            lines += adds
         if gradients.checked[slot]:  # a term 0 * g left out: graph mode's nan when g is not finite
             lines.append(f"if {g} - {g} != 0.0: raise FAULT")
         if lines:
