@@ -1,9 +1,11 @@
 """Property tests of microgrid.Tape: every backend computes graph mode's numbers, for random graphs and networks.
 
-The generated Python adds up in graph mode's order and calls the same
-functions, so its floats are graph mode's exactly. numpy differs in two known
-ways: its sums add up in another order (pairwise; BLAS in matrix products) and
-its exp, log and tanh may differ from the math module's in the last bit. Its
+The generated Python calls the same functions as graph mode and adds up the
+gradients in its order, so its floats are graph mode's exactly, but for one
+known difference: an n-ary sum (``value_sum``, ``weighted_sum``) adds its terms
+left to right where graph mode's ``fsum`` rounds once. numpy differs in two:
+its sums add up in another order (pairwise; BLAS in matrix products) and its
+exp, log and tanh may differ from the math module's in the last bit. Such
 results are compared with a bound on what that rounding can do: 1e-12 times
 the output's condition (the sum over nodes of |d output / d node| times the
 node's size, the sum of the sizes of its terms for a sum), and for gradients
@@ -29,6 +31,7 @@ from microgrid.testing import Expression, expressions, input_values
 few = settings(max_examples=100, deadline=None, derandomize=True, database=None)
 fewer = settings(max_examples=8, deadline=None, derandomize=True, database=None)
 RTOL = 1e-12
+SUMS = ("sum", "weighted_sum")  # added left to right by the generated Python, exactly by graph mode
 
 
 def absolute_gradients(output: Value) -> dict[Value, float]:
@@ -98,7 +101,7 @@ def test_every_backend_replays_random_graphs_as_graph_mode_computes_them(
     for row_output, row_grads, found in zip(outputs, input_grads, expected):
         assert not isinstance(found, Exception)
         output, inputs = found
-        exact = kind != "numpy"
+        exact = kind != "numpy" and not any(node.op in SUMS for node in topological_order(output))
         g = gradients(output)
         sizes = absolute_gradients(output)
         if exact:

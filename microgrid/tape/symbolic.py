@@ -58,14 +58,15 @@ class Sym:
     def __rsub__(self, other: Any) -> Sym:
         return Sym("-", other, self)
 
+    # x * 1 and x / 1 are x, exactly (nan, inf and -0.0 too): no operation to write
     def __mul__(self, other: Any) -> Sym:
-        return Sym("*", self, other)
+        return self if _is_one(other) else Sym("*", self, other)
 
     def __rmul__(self, other: Any) -> Sym:
-        return Sym("*", other, self)
+        return self if _is_one(other) else Sym("*", other, self)
 
     def __truediv__(self, other: Any) -> Sym:
-        return Sym("/", self, other)
+        return self if _is_one(other) else Sym("/", self, other)
 
     def __rtruediv__(self, other: Any) -> Sym:
         return Sym("/", other, self)
@@ -135,8 +136,10 @@ class _SymWorld:
         return Sym("where", condition, if_true, if_false)
 
     @staticmethod
-    def fsum(terms: Any) -> Sym:
-        return Sym("fsum", *terms)
+    def fsum(terms: Any) -> Any:
+        terms = tuple(terms)
+        # a sum of one term is the term (fsum([-0.0]) is 0.0: only the sign of a zero differs)
+        return terms[0] if len(terms) == 1 else Sym("fsum", *terms)
 
 
 # the functions a formula may call: the world of floats names them all, once
@@ -236,6 +239,10 @@ def _is_number(x: Any) -> bool:
     return isinstance(x, (int, float))
 
 
+def _is_one(x: Any) -> bool:
+    return type(x) in (int, float) and x == 1
+
+
 def _same(a: Any, b: Any) -> bool:
     # the same number, and the same type (True and 1.0 differ as results)
     return type(a) is type(b) and (a == b or a != a and b != b)
@@ -328,13 +335,17 @@ def number_text(x: Any) -> str:
     return f"({text})" if text.startswith("-") else text
 
 
+CHAINED_TERMS = 100  # a sum of up to this many terms is written a + b + c; more, with sum()
+
+
 def source(formula: Any, name: Callable[[Any], str], numpy: bool, temporary: str) -> tuple[list[str], Any]:
     """The formula as source: (statements binding shared parts, the expression).
 
     ``name(key)`` is the source of a named number; a part used more than once
     is bound once to ``{temporary}{k}``. For numpy, ``where`` evaluates both
     sides (elementwise); for Python it is a conditional expression, which
-    evaluates the side it picks. A tuple formula gives a tuple of expressions;
+    evaluates the side it picks, and an ``fsum`` adds its terms left to right
+    (faster than fsum's one rounding; graph mode's result to rounding). A tuple formula gives a tuple of expressions;
     a number is returned as the number itself (so callers can see 1.0).
     """
     uses: dict[int, int] = {}
@@ -384,7 +395,14 @@ def _text_of(x: Sym, text: Callable[[Any], str], name: Callable[[Any], str], num
     if kind == "call":
         return f"{args[0]}({', '.join(text(a) for a in args[1:])})"
     if kind == "fsum":
-        return f"fsum(({', '.join(text(a) for a in args)},))"
+        terms = [text(a) for a in args]
+        if numpy:
+            return f"fsum(({', '.join(terms)},))"
+        # Python adds left to right (graph mode's fsum rounds once: they agree to rounding),
+        # as a + b + c for a few terms, with sum() for many (a chain that deep would not compile)
+        if len(terms) <= CHAINED_TERMS:
+            return f"({' + '.join(terms)})" if terms else "0.0"
+        return f"sum(({', '.join(terms)},), 0.0)"
     if kind == "where":
         condition, if_true, if_false = (text(a) for a in args)
         if numpy:
