@@ -170,11 +170,24 @@ def printed(notebook: Any) -> str:
 
 
 def stdout_by_cell(notebook: Any) -> list[str]:
+    """What each code cell printed, less hypothesis's hint to reproduce a failure.
+
+    Hypothesis adds that hint only on a CI machine (its ``ci`` profile), so it is
+    not part of what a learner's kernel prints.
+    """
     return [
-        "".join(out.text for out in cell.outputs if out.output_type == "stream" and out.name == "stdout")
+        REPRODUCE_HINT.sub(
+            "",
+            "".join(out.text for out in cell.outputs if out.output_type == "stream" and out.name == "stdout"),
+        )
         for cell in notebook.cells
         if cell.cell_type == "code"
     ]
+
+
+REPRODUCE_HINT = re.compile(
+    r"\nYou can reproduce this test case by temporarily adding @reproduce_failure\(.*?\) as a decorator on your test function\n"
+)
 
 
 def kinds(notebook: Any) -> list[list[str]]:
