@@ -67,7 +67,6 @@ def _did_you_mean(word: str, names: Sequence[str]) -> str:
 
 # --- microgrid train ----------------------------------------------------------
 
-_DATASETS = ("moons", "circles", "spiral", "blobs", "digits")
 # micrograd's demo: MLP(2, [16, 16, 1]), hinge + L2 1e-4, full-batch SGD, lr 1.0 -> 0.1 in 100 steps
 _MICROGRAD_DEMO: dict[str, Any] = {
     "hidden": [16, 16],
@@ -97,10 +96,27 @@ _TRAIN_DEFAULTS: dict[str, dict[str, Any]] = {
     "spiral": _ADAM_FULL_BATCH,
     "blobs": {**_ADAM_FULL_BATCH, "steps": 50},
     "digits": {**_ADAM_FULL_BATCH, "lr": 0.01, "steps": None, "epochs": 5, "batch_size": 16},
+    # the network of the classic explanation, 784-16-16-10: 400 steps of 100 images, ~91% on
+    # the 1,000 held out (seeds 0-9: 90.3-94.2%); the falling lr steadies the last epochs
+    "mnist": {
+        **_ADAM_FULL_BATCH,
+        "lr": 0.01,
+        "schedule": "linear",
+        "steps": None,
+        "epochs": 10,
+        "batch_size": 100,
+    },
 }
+_DATASETS = tuple(_TRAIN_DEFAULTS)
 _SAMPLES = 100  # examples in each generated training set, and in its test set
 _GENERATED_FEATURES = 2  # the generated datasets are points in the plane
 _DIGITS_TEST_FRACTION = 0.2
+# what the shipped datasets hold, for --help and for a --samples they cannot take
+_SHIPPED = {
+    "digits": "digits has 1,797, a fifth of them kept for testing",
+    "mnist": "mnist has 5,000 shipped images, 1,000 of them kept for testing (or MNIST's 70,000 "
+    "with --data-dir)",
+}
 _OUTPUTS = ("model.json", "history.json", "loss.png", "decision_boundary.png")
 
 
@@ -123,7 +139,15 @@ def _add_train(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--samples",
         type=_positive_int,
         help=f"generated datasets: examples in the training set, and as many in the test set "
-        f"(default: {_SAMPLES}); digits has 1,797, a fifth of them kept for testing",
+        f"(default: {_SAMPLES}); {'; '.join(_SHIPPED.values())}",
+    )
+    add(
+        "--data-dir",
+        metavar="DIR",
+        help="mnist: train on the full MNIST, read from its four standard files in DIR "
+        "(train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, "
+        "t10k-labels-idx1-ubyte, each may be .gz): 60,000 training and 10,000 test images, "
+        "MNIST's own split, instead of the 5,000 shipped",
     )
     add(
         "--hidden", type=_hidden_sizes, metavar="SIZES", help='hidden layer sizes, e.g. "16,16" ("" for none)'
@@ -186,7 +210,7 @@ def _run_train(args: argparse.Namespace) -> int:
     import time
 
     settings = _train_settings(args)
-    if args.dataset != "digits":  # before drawing any: the examples must fit in memory
+    if args.dataset in data.GENERATORS:  # before drawing any: the examples must fit in memory
         samples = _SAMPLES if args.samples is None else args.samples
         _check_memory(args, examples=2 * samples, features=_GENERATED_FEATURES, sizes=[], batch=0)
     training_set, test_set = _train_datasets(args)
@@ -203,6 +227,7 @@ def _run_train(args: argparse.Namespace) -> int:
         features=training_set.n_features,
         sizes=sizes,
         batch=batch_size,
+        bytes_per_feature=_BYTES_PER_PIXEL if args.dataset == "mnist" else _BYTES_PER_FEATURE,
     )
     outputs_written = _outputs(training_set) if args.out is not None else []
     if args.out is not None:
@@ -296,33 +321,60 @@ def _train_settings(args: argparse.Namespace) -> dict[str, Any]:
 def _train_datasets(args: argparse.Namespace) -> tuple[Any, Any]:
     # (training set, test set): generated data is drawn twice as large and cut in half,
     # so both halves come from one distribution (blobs share their centres)
+    if args.data_dir is not None and args.dataset != "mnist":
+        args.error(f"--data-dir is for --dataset mnist (MNIST's own files), not {args.dataset}")
+    if args.dataset in _SHIPPED and args.samples is not None:
+        args.error(f"--samples is for the generated datasets; {_SHIPPED[args.dataset]}")
     if args.dataset == "digits":
-        if args.samples is not None:
-            args.error("--samples is for the generated datasets; digits has a fixed 1,797 examples")
         return data.digits().split(_DIGITS_TEST_FRACTION, seed=args.seed)
+    if args.dataset == "mnist":
+        return _mnist(args)
     samples = _SAMPLES if args.samples is None else args.samples
     return data.GENERATORS[args.dataset](2 * samples, seed=args.seed).split(0.5, seed=args.seed)
 
 
+def _mnist(args: argparse.Namespace) -> tuple[Any, Any]:
+    # the shipped 5,000 split by --seed, or MNIST's own 60,000 / 10,000 from --data-dir
+    if args.data_dir is None:
+        return data.mnist(seed=args.seed)
+    refuse: Callable[[str], NoReturn] = args.error  # argparse's: exits 2
+    try:
+        return data.mnist(args.data_dir)  # --seed still seeds the weights and the shuffling
+    except (OSError, ValueError) as error:  # a missing folder or file, a damaged file (DataFileError)
+        refuse(f"--data-dir {args.data_dir}: {error}")
+    except MemoryError:
+        refuse(
+            f"--data-dir {args.data_dir}: out of memory reading MNIST (its 70,000 images take "
+            "about 0.6 GB, and a run on them about 2 GB)"
+        )
+
+
 # --- what a run needs: memory, and a place to write -----------------------------
 
-# bytes, measured with tracemalloc (each rounded up): an example of the data, with its features;
+# bytes, measured with tracemalloc (each rounded up): an example of the data, with its features
+# (a float of its own each; MNIST's pixels are 256 shared floats, so 8 bytes a pixel in its list,
+# and 24 more for its row on the tape, a list and an array: 33 measured);
 # a parameter (a Value and its place in lists); one example's graph in a step, per weight
 # (a weighted_sum node holds its weights and inputs) and per neuron (its nodes)
-_BYTES_PER_EXAMPLE, _BYTES_PER_FEATURE = 300, 100
+_BYTES_PER_EXAMPLE, _BYTES_PER_FEATURE, _BYTES_PER_PIXEL = 300, 100, 40
 _BYTES_PER_PARAMETER = 160
 _GRAPH_BYTES_PER_WEIGHT, _GRAPH_BYTES_PER_NEURON = 24, 500
 _BASE_BYTES = 200 * 2**20  # Python, microgrid, and matplotlib for the plots
 
 
 def _check_memory(
-    args: argparse.Namespace, examples: int, features: int, sizes: list[int], batch: int
+    args: argparse.Namespace,
+    examples: int,
+    features: int,
+    sizes: list[int],
+    batch: int,
+    bytes_per_feature: int = _BYTES_PER_FEATURE,
 ) -> None:
     """Exit 2 (before allocating) when the run would need more memory than the machine allows."""
     weights = sum(n_in * n_out for n_in, n_out in zip(sizes, sizes[1:]))
     neurons = sum(sizes[1:])
     parts = {
-        "the data": examples * (_BYTES_PER_EXAMPLE + features * _BYTES_PER_FEATURE),
+        "the data": examples * (_BYTES_PER_EXAMPLE + features * bytes_per_feature),
         "the model": (weights + neurons) * _BYTES_PER_PARAMETER,
         "one step's graph": batch * (weights * _GRAPH_BYTES_PER_WEIGHT + neurons * _GRAPH_BYTES_PER_NEURON),
     }
