@@ -644,10 +644,12 @@ class NumpyCode:
         with np.errstate(all="ignore"):
             return self._backward(arrays, np.asarray(seeds, dtype=np.float64), P, inputs)  # type: ignore[no-any-return]
 
-    def added(self, grads: list[float], param_grads: Any) -> list[float]:
-        """Each ``.grad`` plus its parameter's gradient, as floats (added as arrays: faster for many)."""
+    def added(self, grads: list[float], param_grads: Any) -> tuple[list[float], bool]:
+        """(each ``.grad`` plus its parameter's gradient as floats, whether all are finite): as arrays."""
         np = self.np
-        return (np.fromiter(grads, np.float64, len(grads)) + param_grads).tolist()  # type: ignore[no-any-return]
+        with np.errstate(all="ignore"):  # an overflow is looked for, not warned about
+            totals = np.fromiter(grads, np.float64, len(grads)) + param_grads
+        return totals.tolist(), bool(np.isfinite(totals).all())
 
     def finite(self, param_grads: Any, input_grads: Any) -> bool:
         """True when every gradient is finite."""

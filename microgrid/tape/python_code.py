@@ -433,9 +433,11 @@ class _Rows:
         """Each row as a list of floats (for the checked path)."""
         return [list(row) for row in rows]
 
-    def added(self, grads: list[float], param_grads: Sequence[float]) -> list[float]:
-        """Each ``.grad`` plus its parameter's gradient."""
-        return list(map(operator.add, grads, param_grads))
+    def added(self, grads: list[float], param_grads: Sequence[float]) -> tuple[list[float], bool]:
+        """(each ``.grad`` plus its parameter's gradient, whether all are finite: rarely false when only their sum overflows)."""
+        totals = list(map(operator.add, grads, param_grads))
+        total = sum(totals)
+        return totals, total - total == 0.0
 
     def finite(self, param_grads: Sequence[float], input_grads: list[Sequence[float]] | None) -> bool:
         """True when every gradient is finite (rarely false when only their sum overflows)."""

@@ -315,9 +315,8 @@ class Tape:
     def _commit(self, param_grads: Sequence[float]) -> None:
         # every .grad + gradient is checked before any .grad changes (as graph mode's backward)
         params = self._program.params
-        totals = self._code.added([p.grad for p in params], param_grads)
-        total = sum(totals)
-        if total - total != 0.0:  # some sum is inf or nan (or, rarely, only their total overflowed)
+        totals, finite = self._code.added([p.grad for p in params], param_grads)
+        if not finite:  # some sum is inf or nan (or, rarely, only their total overflowed)
             for j, (p, g, total) in enumerate(zip(params, _floats(param_grads), totals)):
                 if not -_FLOAT_MAX <= total <= _FLOAT_MAX:
                     raise OverflowError(
