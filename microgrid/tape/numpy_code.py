@@ -414,10 +414,13 @@ class NumpyCode:
         # what backward reads of forward's arrays, handed over by forward
         made_names = {m.group(1) for line in forward for m in [_TARGET.match(line)] if m}
         saved = sorted({"X", *(made_names & set(_IDENTIFIER.findall("\n".join(body))))})
-        stacked = ", ".join(
-            f"broadcast_to({a}[{r}], (B,))" for a, r in (plan.location[s] for s in program.results)
-        )
-        forward.append(f"    return stack(({stacked},)), ({', '.join(saved)},)")
+        # the results as rows of one array: a row assigned broadcasts (a number every row shares)
+        forward.append(f"    RESULTS = empty(({len(program.results)}, B))")
+        forward += [
+            f"    RESULTS[{k}] = {a}[{r}]"
+            for k, (a, r) in enumerate(plan.location[s] for s in program.results)
+        ]
+        forward.append(f"    return RESULTS, ({', '.join(saved)},)")
         backward = [
             "def backward(S, seeds, P, want_inputs):",
             f"    {', '.join(saved)}, = S",
@@ -430,7 +433,7 @@ class NumpyCode:
         namespace.update(plan.namespace)
         namespace.update(
             FAULT=FAULT, join=_join, each=_each, each_check=_each_check, each_rule=_each_rule,
-            add_at=np.add.at, zeros=np.zeros, stack=np.stack, broadcast_to=np.broadcast_to,
+            add_at=np.add.at, zeros=np.zeros, empty=np.empty, broadcast_to=np.broadcast_to,
             isfinite=np.isfinite, inf=np.inf, nan=np.nan, np=np,
         )  # fmt: skip
         exec(compile(self.source, "<tape numpy>", "exec"), namespace)  # noqa: S102 (our own generated code)
