@@ -175,6 +175,8 @@ def capture(
     placed: set[Value] = set()
     cone = 0
     for n, root in enumerate(roots):
+        if root in placed:  # so is its whole graph: a model's outputs beside the loss made of them
+            continue
         for node in topological_order(root):
             if node in placed:
                 continue
