@@ -71,6 +71,24 @@ def test_grads_that_would_overflow_when_added_up_raise_and_change_nothing() -> N
     assert [n.grad for n in topological_order(y)] == before
 
 
+def test_an_operation_nodes_grad_that_would_overflow_raises_and_changes_nothing() -> None:
+    x = Value(2.0)
+    h = x * 3.0
+    y = h * 1e8  # d y / d h = 1e8 times the seed
+    h.grad = 1.7e308  # an inner node's .grad, left from an earlier pass
+    before = [n.grad for n in topological_order(y)]
+    with pytest.raises(OverflowError, match=r"gradient overflow: \*\(2\.0, 3\.0\) has \.grad 1\.7e\+308"):
+        y.backward(1e300)
+    assert [n.grad for n in topological_order(y)] == before
+
+
+def test_grads_whose_total_overflows_but_each_of_which_is_finite_are_added() -> None:
+    a, b = Value(1.0), Value(2.0)
+    a.grad = b.grad = 1e308  # their sum is inf; each .grad + gradient is not
+    (a + b).backward()
+    assert a.grad == b.grad == 1e308 + 1.0
+
+
 @pytest.mark.parametrize(
     ("call", "words"),
     [
