@@ -104,6 +104,9 @@ class _Closure:
 
 _UNRECORDED = object()  # in _const: this leaf is the result of an operation made under no_grad
 
+# the labels of the nodes that have one (few do): a slot in every node would cost each a block
+_labels: weakref.WeakKeyDictionary[Value, str] = weakref.WeakKeyDictionary()
+
 
 class Value:
     """One real number, a node of the computation graph that produced it.
@@ -114,8 +117,9 @@ class Value:
     ``scope`` is whatever owned the code that made it (see ``scope``).
 
     ``Value(data, label="")`` makes a leaf; micrograd's ``Value(data,
-    (a, b), "+")`` makes a node with those children and op. Values take other
-    attributes too (``p.m = 0.0``), as micrograd's do.
+    (a, b), "+")`` makes a node with those children and op. Unlike micrograd's,
+    a Value takes no attributes of your own (``p.m = 0.0`` is an
+    AttributeError): keep them beside it, in a dict keyed by the Value.
 
     Values are graph nodes: ``==`` and ``hash`` are by identity, so Values can
     be dict keys and set members. ``< <= > >=`` compare ``data``.
@@ -130,14 +134,11 @@ class Value:
     # Any other operation has _first None, all its children in _second (a
     # tuple) and its constants, as a tuple or None, in _const. A leaf has
     # _first None and no _second. _scope is filled only when there is one;
-    # _pending is where a backward pass adds up the node's gradient. A label and
-    # any attribute a user adds (micrograd's habit: p.m = 0) live in the __dict__.
-    # On CPython 3.11 that costs every node about 24 bytes (its values array is made
-    # with the object) and wide graphs some speed: benchmarks/README.md measures it.
-    __slots__ = (
-        "_data", "grad", "op", "_first", "_second", "_const", "_pending", "_scope",
-        "__dict__", "__weakref__",
-    )  # fmt: skip
+    # _pending is where a backward pass adds up the node's gradient. Labels, which
+    # few nodes have, live in _labels beside the nodes. No __dict__: on CPython 3.11
+    # one is made with every object, and it cost graph mode 24 bytes a node and 18%
+    # on a wide graph (benchmarks/README.md), so micrograd's p.m = 0 is refused.
+    __slots__ = ("_data", "grad", "op", "_first", "_second", "_const", "_pending", "_scope", "__weakref__")
     _data: float
     grad: float
     op: str
@@ -146,7 +147,6 @@ class Value:
     _const: Any
     _pending: Any
     _scope: object
-    _label: str = ""
 
     def __init__(self, data: Any, _children: Any = (), _op: str = "", label: str = "") -> None:
         """Make a leaf from a real number (int, float, numpy scalar), or micrograd's node.
@@ -176,8 +176,15 @@ class Value:
         if _children or _op or label:  # rarer: a label, or micrograd's node
             _name_and_link(self, _children, _op, label)
 
-    if TYPE_CHECKING:
-        data: float  # a property below: reads are as fast as a slot's, writes are checked
+    if TYPE_CHECKING:  # a property made of C functions below: reads as fast as a slot's, writes checked
+
+        @property
+        def data(self) -> float:
+            """The number this node holds: always a finite float."""
+
+        @data.setter
+        def data(self, number: float) -> None: ...
+
     else:
         data = property(
             operator.attrgetter("_data"),
@@ -188,13 +195,27 @@ class Value:
     @property
     def label(self) -> str:
         """A name for drawings ("" when it has none)."""
-        return self._label
+        return _labels.get(self, "")
 
     @label.setter
     def label(self, name: str) -> None:
         if not isinstance(name, str):
             raise TypeError(f"a label must be a str, got {type(name).__name__}: {name!r}")
-        self._label = name
+        if name:
+            _labels[self] = name
+        else:
+            _labels.pop(self, None)
+
+    def __getstate__(self) -> dict[str, Any]:
+        # for copy and pickle: the filled slots, and the label kept beside them
+        state = {name: getattr(self, name) for name in _SLOTS if hasattr(self, name)}
+        if self.label:
+            state["label"] = self.label
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for name, value in state.items():
+            setattr(self, name, value)
 
     @property
     def scope(self) -> object:
@@ -439,6 +460,7 @@ def _node(
 
 
 _new_value = object.__new__
+_SLOTS = tuple(name for name in Value.__slots__ if name != "__weakref__")
 
 
 def _operands_of(first: Value | None, second: Any) -> tuple[Value, ...]:

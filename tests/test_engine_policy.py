@@ -338,14 +338,20 @@ def test_a_rule_that_raises_leaves_every_grad_as_it_was(monkeypatch: pytest.Monk
     assert topological_order(y) == nodes  # nothing left marked: a new walk finds the whole graph
 
 
-def test_a_values_own_attributes_survive_copy_and_pickle() -> None:
+def test_a_graph_and_its_labels_survive_copy_and_pickle() -> None:
     import copy
     import pickle
 
-    p = Value(0.5, label="w")
-    p.m, p.v = 0.1, 0.2
-    for twin in (copy.deepcopy(p), pickle.loads(pickle.dumps(p))):
-        assert (twin.data, twin.label, twin.m, twin.v) == (0.5, "w", 0.1, 0.2)  # type: ignore[attr-defined]
+    x = Value(0.5, label="x")
+    y = (x * 3.0).tanh()
+    y.label = "y"
+    for twin in (copy.deepcopy(y), pickle.loads(pickle.dumps(y))):
+        (product,) = twin.children
+        (leaf,) = product.children
+        assert (twin.data, twin.label, twin.op, product.const, leaf.data, leaf.label) == (
+            y.data, "y", "tanh", (3.0,), 0.5, "x",
+        )  # fmt: skip
+        assert leaf is not x
 
 
 @given(st.sampled_from([math.inf, -math.inf, math.nan]))

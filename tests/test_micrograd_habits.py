@@ -15,6 +15,10 @@ The last section holds the habits of EurekaLabs' micrograd (an optimizer that
 keeps its moments on the parameters, a drawing that colours nodes with
 ``setattr``), micrograd's own way of writing an operation (``Value(data,
 children, op)`` with a ``_backward`` closure) and what people do with a scalar.
+One habit is refused on purpose: a Value takes no attributes of its own (a
+``__dict__`` in every node cost graph mode 18% on a wide graph), so the
+optimizer and the drawing keep theirs in dicts keyed by the Value, which
+runs unchanged on micrograd too.
 """
 
 from __future__ import annotations
@@ -397,14 +401,14 @@ def test_numpy_rows_and_scalars_go_in_as_micrograd_takes_them() -> None:
 # --- EurekaLabs' micrograd, micrograd's way of writing an operation, scalars ---
 
 
-def adamw_keeping_moments_on_the_parameters(lib: Any) -> list[float]:
-    # EurekaLabs' micrograd: the optimizer keeps m and v on each parameter
+def adamw_keeping_moments_beside_the_parameters(lib: Any) -> list[float]:
+    # EurekaLabs' micrograd keeps m and v on each parameter (p.m); here they sit in
+    # dicts keyed by the parameter, as torch.optim keeps its state
     random.seed(3)
     model = lib.nn.MLP(2, [4, 1])
     params = model.parameters()
-    for p in params:
-        p.m = 0.0
-        p.v = 0.0
+    m = {p: 0.0 for p in params}
+    v = {p: 0.0 for p in params}
     beta1, beta2, lr, eps = 0.9, 0.95, 0.05, 1e-8
     for t in range(1, 6):
         loss = sum((model([x, -x]) - x) ** 2 for x in (0.5, -1.0, 2.0))
@@ -412,25 +416,28 @@ def adamw_keeping_moments_on_the_parameters(lib: Any) -> list[float]:
             p.grad = 0.0
         loss.backward()
         for p in params:
-            p.m = beta1 * p.m + (1 - beta1) * p.grad
-            p.v = beta2 * p.v + (1 - beta2) * p.grad**2
-            m_hat, v_hat = p.m / (1 - beta1**t), p.v / (1 - beta2**t)
+            m[p] = beta1 * m[p] + (1 - beta1) * p.grad
+            v[p] = beta2 * v[p] + (1 - beta2) * p.grad**2
+            m_hat, v_hat = m[p] / (1 - beta1**t), v[p] / (1 - beta2**t)
             p.data -= lr * (m_hat / (v_hat**0.5 + eps) + 1e-4 * p.data)
     return [p.data for p in params]
 
 
-def test_an_optimizer_that_keeps_its_moments_on_the_parameters_runs_as_on_micrograd() -> None:
-    theirs, ours = on_both(adamw_keeping_moments_on_the_parameters)
+def test_an_optimizer_that_keeps_its_moments_beside_the_parameters_runs_as_on_micrograd() -> None:
+    theirs, ours = on_both(adamw_keeping_moments_beside_the_parameters)
     assert ours == pytest.approx(theirs, rel=1e-9)
 
 
-def test_nodes_take_attributes_as_a_drawing_helper_sets_them() -> None:
+def test_a_value_refuses_attributes_of_its_own_and_a_dict_keyed_by_it_holds_them() -> None:
     Value = microgrid.engine.Value
     x, w = Value(0.5), Value(-2.0)
     out = (w * x).tanh()
-    for node in (x, w, out):
-        node._vis_color = "lightblue"  # EurekaLabs' vis_color
-    assert [getattr(n, "_vis_color", "white") for n in topological_order(out)] == [
+    with pytest.raises(AttributeError, match="'Value' object has no attribute 'm'"):
+        x.m = 0.0  # type: ignore[attr-defined]
+    with pytest.raises(AttributeError, match="_vis_color"):
+        out._vis_color = "lightblue"  # type: ignore[attr-defined]  # EurekaLabs' drawing helper
+    colour = dict.fromkeys((x, w, out), "lightblue")  # Values hash by identity
+    assert [colour.get(n, "white") for n in topological_order(out)] == [
         "lightblue",
         "lightblue",
         "white",
