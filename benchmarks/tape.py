@@ -55,7 +55,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from run import _plain_chain  # noqa: E402 (the engine table's plain-float chain)
-from training_step import moons  # noqa: E402 (the benchmarks' own moons, as training_step.py draws them)
+from training_step import micrograd_step_function, moons  # noqa: E402 (the demo step as training_step.py runs it)
 
 N = 100_000
 POINTS = 100
@@ -244,7 +244,7 @@ def demo_step(contender: str) -> float:
     elif contender == "torch":
         step = _torch_demo_step()
     else:
-        step = _graph_demo_step(contender)
+        step = micrograd_step_function(contender)
     step(0)
     seconds = []
     for k in range(1, 8):
@@ -285,33 +285,6 @@ def _tape_demo_step(backend: str) -> Callable[[int], float]:
         for p in params:
             p.data -= lr * p.grad
         return math.fsum(losses) / len(losses)
-
-    return step
-
-
-def _graph_demo_step(library: str) -> Callable[[int], float]:
-    xs, ys = moons(POINTS)
-    random.seed(SEED)
-    if library == "micrograd":
-        from micrograd.engine import Value
-        from micrograd.nn import MLP
-    else:
-        from microgrid import Value  # type: ignore[assignment]
-        from microgrid.nn import MLP  # type: ignore[assignment]
-    model = MLP(2, [16, 16, 1])
-
-    def step(k: int) -> float:
-        inputs = [list(map(Value, row)) for row in xs]
-        scores = list(map(model, inputs))
-        losses = [(1 + -yi * si).relu() for yi, si in zip(ys, scores)]
-        total = sum(losses) * (1.0 / len(losses)) + 1e-4 * sum(p * p for p in model.parameters())
-        [(yi > 0) == (si.data > 0) for yi, si in zip(ys, scores)]
-        model.zero_grad()
-        total.backward()
-        lr = 1.0 - 0.9 * k / 100
-        for p in model.parameters():
-            p.data -= lr * p.grad
-        return float(total.data)
 
     return step
 

@@ -69,10 +69,14 @@ def microgrid_step_function() -> Callable[[int], float]:
     return step
 
 
-def micrograd_step_function() -> Callable[[int], float]:
-    """One training step as micrograd's demo notebook writes it."""
-    from micrograd.engine import Value
-    from micrograd.nn import MLP
+def micrograd_step_function(library: str = "micrograd") -> Callable[[int], float]:
+    """One training step as micrograd's demo notebook writes it, on micrograd or on microgrid."""
+    if library == "micrograd":
+        from micrograd.engine import Value
+        from micrograd.nn import MLP
+    else:  # the same code with only the import changed
+        from microgrid import Value  # type: ignore[assignment]
+        from microgrid.nn import MLP  # type: ignore[assignment]
 
     xs, ys = moons(POINTS)
     random.seed(SEED)
