@@ -536,26 +536,23 @@ class Chunked(_Rows):
         self.program = program
         names = _Names(program)
         value_index = {name: s for s, name in enumerate(names.values)}
-        backward_reads, backward_writes = reads_and_writes(_lines(code.row_backward))
+        backward = _Chunks(code.row_backward, chunk_lines)
+        backward_reads, backward_writes = backward.reads_and_writes()
         forward_out = set(code.results) | (set(backward_reads) & set(value_index))
+        # the gradients written, by slot (a run of slots is a run of places in G: one slice to load)
+        by_slot = [name for name in map(names.grad, range(program.n_slots)) if name in backward_writes]
+        others = sorted(backward_writes.difference(by_slot), key=_order)
         grad_index: dict[str, int] = {"seed": 0}
-        for name in [*backward_reads, *sorted(backward_writes, key=_order)]:
+        for name in [*backward_reads, *by_slot, *others]:
             if name not in value_index and name not in grad_index:
                 grad_index[name] = len(grad_index)
         leaf_grads = [n for n in code.input_grads + code.param_grads if n != "0.0"]
         sources: list[str] = []
         self._forward_chunks = _pack(
-            code.row_forward, "forward", "S", value_index, {}, forward_out, chunk_lines, sources
+            _Chunks(code.row_forward, chunk_lines), "forward", "S", value_index, {}, forward_out, sources
         )
         self._backward_chunks = _pack(
-            code.row_backward,
-            "backward",
-            "S, G",
-            value_index,
-            grad_index,
-            set(leaf_grads),
-            chunk_lines,
-            sources,
+            backward, "backward", "S, G", value_index, grad_index, set(leaf_grads), sources
         )
         namespace = dict(code.namespace)
         self.source = "\n\n\n".join(sources) + "\n"
@@ -600,27 +597,44 @@ class Chunked(_Rows):
         return param_grads, input_grads
 
 
+class _Chunks:
+    """Statements cut into chunks of about ``chunk_lines`` lines, with what each chunk reads and writes."""
+
+    def __init__(self, statements: list[list[str]], chunk_lines: int) -> None:
+        self.chunks: list[list[list[str]]] = [[]]
+        lines = 0
+        for statement in statements:
+            if lines >= chunk_lines:
+                self.chunks.append([])
+                lines = 0
+            self.chunks[-1].append(statement)
+            lines += len(statement)
+        self.found = [reads_and_writes(_lines(chunk)) for chunk in self.chunks]
+
+    def reads_and_writes(self) -> tuple[list[str], set[str]]:
+        """``reads_and_writes`` of all the statements, from the chunks' (found once)."""
+        reads: dict[str, None] = {}
+        written: set[str] = set()
+        for chunk_reads, chunk_writes in self.found:
+            for name in chunk_reads:
+                if name not in written:
+                    reads[name] = None
+            written |= chunk_writes
+        return list(reads), written
+
+
 def _pack(
-    statements: list[list[str]],
+    statements: _Chunks,
     kind: str,
     arguments: str,
     value_index: dict[str, int],
     grad_index: dict[str, int],
     live_out: set[str],
-    chunk_lines: int,
     sources: list[str],
 ) -> list[str]:
-    # cut the statements into functions; each loads what it reads from earlier ones and
+    # the chunks as functions; each loads what it reads from earlier ones and
     # stores what later ones (or the caller) read
-    chunks: list[list[list[str]]] = [[]]
-    lines = 0
-    for statement in statements:
-        if lines >= chunk_lines:
-            chunks.append([])
-            lines = 0
-        chunks[-1].append(statement)
-        lines += len(statement)
-    found = [reads_and_writes(_lines(chunk)) for chunk in chunks]
+    chunks, found = statements.chunks, statements.found
     last_read: dict[str, int] = {}
     for c, (reads, _) in enumerate(found):
         for name in reads:
