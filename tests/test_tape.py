@@ -160,6 +160,30 @@ def test_a_200000_node_chain_compiles_and_replays() -> None:
     assert tape([0.5]) == pytest.approx(0.5 * 1.0001**100_000 + (y.data - 1.0001**100_000), rel=1e-9)
 
 
+@pytest.mark.parametrize("chunked", [False, True])
+def test_a_sum_of_thousands_of_terms_is_added_a_thousand_a_line(
+    chunked: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if chunked:  # the packing of very large graphs, with chunks small enough to cut between the lines
+        monkeypatch.setattr(python_code, "ONE_FUNCTION_LINES", 0)
+        monkeypatch.setattr(python_code, "CHUNK_LINES", 200)
+    w = [Value(0.001 * k) for k in range(2_500)]
+    x = [Value(1.0 - 0.0005 * k) for k in range(2_500)]
+    total = value_sum(a * b for a, b in zip(w, x))
+    tape = Tape(total, [*w, *x], backend="python")
+    assert isinstance(tape._code, python_code.Chunked) == chunked
+    assert tape.source().count(" = sum((") == 3  # 1,000 + 1,000 + 500 terms
+    point = [0.5 - 0.0003 * k for k in range(5_000)]
+    assert tape(point) == pytest.approx(sum(a * b for a, b in zip(point[:2_500], point[2_500:])), rel=1e-12)
+    tape.backward()
+    assert tape.input_grads() == [*point[2_500:], *point[:2_500]]
+    point[1_234] = point[3_734] = 1e200  # one term overflows: graph mode's error, naming its node
+    with pytest.raises(
+        OverflowError, match=r"\*\(1e\+200, 1e\+200\) overflows .* instruction \d+ of 2501 \(\*\)"
+    ):
+        tape(point)
+
+
 # --- inputs --------------------------------------------------------------------------------------
 
 

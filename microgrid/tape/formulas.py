@@ -100,6 +100,8 @@ class Text:
     ``alias`` is set when the forward is an operand itself (``detach``); a
     local derivative that is a number stays a number (1.0 becomes just the
     gradient). The ``*_keys`` sets say which operands (and OUT) each part reads.
+    A Python sum of many terms has ``forward_lines`` that add them into ``{o}``
+    a thousand at a time (see ``symbolic.source``).
     """
 
     forward_lines: tuple[str, ...]
@@ -127,7 +129,9 @@ def text(parts: Formulas, numpy: bool) -> Text:
     if isinstance(parts.forward, symbolic.Sym) and parts.forward.kind == "var":
         alias = parts.forward.args[0]
     elif parts.forward is not None:
-        forward_lines, result = symbolic.source(parts.forward, _placeholder, numpy, "{t}f")
+        forward_lines, result = symbolic.source(
+            parts.forward, _placeholder, numpy, "{t}f", None if numpy else _placeholder(OUT)
+        )
         forward = result if isinstance(result, str) else symbolic.number_text(result)
     rule_lines: list[str] = []
     locals_: tuple[Any, ...] | None = None

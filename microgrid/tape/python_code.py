@@ -33,6 +33,7 @@ from microgrid.tape.symbolic import number_text
 
 ONE_FUNCTION_LINES = 20_000  # above this, the program is cut into functions (compile time and memory)
 CHUNK_LINES = 2_000
+LINE_CHARS = 100  # a chunk counts a longer line as several (a wide sum's line of 1,000 terms as ~170)
 
 
 class Fault(Exception):
@@ -172,8 +173,8 @@ def generate(program: Program, hoist: bool, lean: bool = False) -> _Code:
             value[slot] = args[t.alias]
         elif t.forward is not None:
             prefix = f"t{slot}_"
-            lines += [line.format(*args, t=prefix) for line in t.forward_lines]
-            lines.append(f"{value[slot]} = {t.forward.format(*args, t=prefix)}")
+            lines += [line.format(*args, t=prefix, o=value[slot]) for line in t.forward_lines]
+            lines.append(f"{value[slot]} = {t.forward.format(*args, t=prefix, o=value[slot])}")
         else:
             every = [*args, *(_number(c) for c in consts)]
             lines.append(
@@ -182,7 +183,11 @@ def generate(program: Program, hoist: bool, lean: bool = False) -> _Code:
         if checked[slot]:
             lines.append(f"if {value[slot]} - {value[slot]} != 0.0: raise FAULT")
         if lines:
-            (code.static_forward if static[slot] else code.row_forward).append(lines)
+            statements = code.static_forward if static[slot] else code.row_forward
+            if t.forward_lines and t.forward_lines[0].startswith("{o} = "):
+                statements += [[line] for line in lines]  # a wide sum line by line: a cut may fall between
+            else:
+                statements.append(lines)
         add_guards(i)
     code.results = [value[s] for s in program.results]
     gradients = analysis.flow(program, parts)
@@ -601,7 +606,7 @@ class Chunked(_Rows):
 
 
 class _Chunks:
-    """Statements cut into chunks of about ``chunk_lines`` lines, with what each chunk reads and writes."""
+    """Statements cut into chunks of about ``chunk_lines`` lines (of ``LINE_CHARS``), with what each reads and writes."""
 
     def __init__(self, statements: list[list[str]], chunk_lines: int) -> None:
         self.chunks: list[list[list[str]]] = [[]]
@@ -611,7 +616,7 @@ class _Chunks:
                 self.chunks.append([])
                 lines = 0
             self.chunks[-1].append(statement)
-            lines += len(statement)
+            lines += max(len(statement), sum(map(len, statement)) // LINE_CHARS)
         self.found = [reads_and_writes(_lines(chunk)) for chunk in self.chunks]
 
     def reads_and_writes(self) -> tuple[list[str], set[str]]:

@@ -336,9 +336,12 @@ def number_text(x: Any) -> str:
 
 
 CHAINED_TERMS = 100  # a sum of up to this many terms is written a + b + c; more, with sum()
+TERMS_PER_LINE = 1_000  # a sum of more terms (at the top of a formula) is added up line by line
 
 
-def source(formula: Any, name: Callable[[Any], str], numpy: bool, temporary: str) -> tuple[list[str], Any]:
+def source(
+    formula: Any, name: Callable[[Any], str], numpy: bool, temporary: str, result: str | None = None
+) -> tuple[list[str], Any]:
     """The formula as source: (statements binding shared parts, the expression).
 
     ``name(key)`` is the source of a named number; a part used more than once
@@ -347,6 +350,12 @@ def source(formula: Any, name: Callable[[Any], str], numpy: bool, temporary: str
     evaluates the side it picks, and an ``fsum`` adds its terms left to right
     (faster than fsum's one rounding; graph mode's result to rounding). A tuple formula gives a tuple of expressions;
     a number is returned as the number itself (so callers can see 1.0).
+
+    With ``result`` (the source of the name the value is bound to), a Python
+    formula that is a sum of more than ``TERMS_PER_LINE`` terms, with no
+    shared parts, is added up in statements of that many terms each,
+    ``result = sum((a, b, ...), result)``, left to right as one sum would: no
+    line holds 100,000 terms, and code cut into functions can cut between them.
     """
     uses: dict[int, int] = {}
     for node in walk(formula):
@@ -377,11 +386,28 @@ def source(formula: Any, name: Callable[[Any], str], numpy: bool, temporary: str
     for node in walk(formula):
         if node.kind != "var" and uses.get(id(node), 0) > 1:
             text(node)
+    if (
+        result is not None
+        and not numpy
+        and not statements
+        and isinstance(formula, Sym)
+        and formula.kind == "fsum"
+        and len(formula.args) > TERMS_PER_LINE
+    ):
+        return _added_by_lines([text(term) for term in formula.args], result)
     if isinstance(formula, tuple):
-        result: Any = tuple(text(x) if isinstance(x, Sym) else x for x in formula)
+        made: Any = tuple(text(x) if isinstance(x, Sym) else x for x in formula)
     else:
-        result = text(formula) if isinstance(formula, Sym) else formula
-    return statements, result
+        made = text(formula) if isinstance(formula, Sym) else formula
+    return statements, made
+
+
+def _added_by_lines(terms: list[str], result: str) -> tuple[list[str], str]:
+    # sum(terms, start) adds left to right from start: these lines add what one sum() would
+    lines = [terms[k : k + TERMS_PER_LINE] for k in range(0, len(terms), TERMS_PER_LINE)]
+    statements = [f"{result} = sum(({', '.join(lines[0])},), 0.0)"]
+    statements += [f"{result} = sum(({', '.join(line)},), {result})" for line in lines[1:-1]]
+    return statements, f"sum(({', '.join(lines[-1])},), {result})"
 
 
 def _text_of(x: Sym, text: Callable[[Any], str], name: Callable[[Any], str], numpy: bool) -> str:
