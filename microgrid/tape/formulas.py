@@ -155,7 +155,7 @@ def text(parts: Formulas, numpy: bool) -> Text:
         tuple(rule_lines),
         locals_,
         conditions,
-        frozenset(symbolic.keys(parts.forward)),
+        parts.forward_keys,
         frozenset(symbolic.keys(parts.rule)),
         frozenset(symbolic.keys(parts.domain)) if parts.domain else frozenset(),
         _reads(parts.forward, parts.values) if forward is not None else (0,) * parts.values,

@@ -383,9 +383,10 @@ def source(
         return made
 
     # operands first, so each shared part is bound before its first use
-    for node in walk(formula):
-        if node.kind != "var" and uses.get(id(node), 0) > 1:
-            text(node)
+    if any(count > 1 for count in uses.values()):
+        for node in walk(formula):
+            if node.kind != "var" and uses.get(id(node), 0) > 1:
+                text(node)
     if (
         result is not None
         and not numpy
