@@ -134,12 +134,18 @@ def accuracy(scores: Iterable[Any] | Scalar, labels: Iterable[int] | int) -> flo
         indices = [_class_index(t, len(row)) for row, t in zip(rows, label_list)]
         hits = sum(row.index(max(row)) == t for row, t in zip(rows, indices))
     else:
-        zero_one = all(checks.is_real(y) and y in (0, 1) for y in label_list)
+        # one -1 settles it (looked for first: is_real's abstract-class test is slow)
+        zero_one = not any(type(y) is int and y == -1 for y in label_list) and all(
+            checks.is_real(y) and y in (0, 1) for y in label_list
+        )
         signs = (0, 1) if zero_one else (1, -1)
         _check_labels(
             label_list, signs, "accuracy labels must be +1/-1 (or 1/0) for one score per example", False
         )
-        scores_ = [s.data if isinstance(s, Value) else s for s in _scalars(score_list, "scores")]
+        scores_ = [
+            s if type(s) is float else s.data if isinstance(s, Value) else s
+            for s in _scalars(score_list, "scores")
+        ]
         hits = sum((s > 0.0) == (y == 1) for s, y in zip(scores_, label_list))
     return hits / len(label_list)
 
