@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import subprocess
 import sys
 import warnings
@@ -16,7 +17,7 @@ from microgrid import Value, value_sum
 from microgrid.engine import gradients, register_operation
 from microgrid.nn import MLP
 from microgrid.ops import OPERATIONS, Domain, Operation
-from microgrid.tape import GuardError, Tape, TapeMismatchError, python_code
+from microgrid.tape import GuardError, Tape, TapeMismatchError, numpy_code, python_code
 
 BACKENDS = ["python", "numpy"]
 
@@ -279,6 +280,105 @@ def test_an_operation_written_with_the_math_module_is_called_as_it_is(
     tape.backward(reduce="sum")
     assert tape.input_grads() == [[2.0 * math.e], [2.0]]
     assert tape.checked_runs == 0
+
+
+# --- the parameters as a vector (value_and_grad) ---------------------------------------------------
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_value_and_grad_is_a_call_and_backward_that_reads_and_changes_no_value(backend: str) -> None:
+    (x0, x1), w0, w1, b = neuron()
+    tape = Tape((w0 * x0 + w1 * x1 + b).tanh(), [x0, x1], backend=backend)
+    order = tape.parameters  # the vector's order
+    assert list(tape.parameters_to_vector()) == [p.data for p in order] and set(order) == {w0, w1, b}
+    w0.grad = 7.0
+    # at w = (0.5, -1), b = 0.25, x = (2, 1): a = 0.25, so d/dw = (1 - tanh(a)^2) x, d/db = 1 - tanh(a)^2
+    at = {w0: 0.5, w1: -1.0, b: 0.25}
+    slope = 1.0 - math.tanh(0.25) ** 2
+    output, gradient = tape.value_and_grad([2.0, 1.0], [at[p] for p in order])
+    assert output == pytest.approx(math.tanh(0.25), rel=1e-15)
+    assert dict(zip(order, gradient)) == pytest.approx({w0: 2.0 * slope, w1: slope, b: slope}, rel=1e-15)
+    assert isinstance(gradient, np.ndarray) == (backend == "numpy")
+    assert (w0.data, w1.data, b.data, w0.grad, w1.grad, b.grad) == (-3.0, 2.0, 1.0, 7.0, 0.0, 0.0)
+    outputs, summed = tape.value_and_grad([[2.0, 1.0], [0.0, 0.0]], [at[p] for p in order], reduce="sum")
+    assert outputs == pytest.approx([math.tanh(0.25), math.tanh(0.25)], rel=1e-15)
+    assert dict(zip(order, summed)) == pytest.approx({w0: 2.0 * slope, w1: slope, b: 2.0 * slope}, rel=1e-15)
+    with pytest.raises(RuntimeError, match="call it on a point or a batch first"):
+        tape.backward()  # value_and_grad is not a call that backward goes back from
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_value_and_grad_gives_what_a_call_and_backward_add_on_a_network(backend: str) -> None:
+    model = MLP(3, [4, 2], seed=1)
+    tape = Tape.trace(lambda *v: microgrid.losses.cross_entropy(model(list(v[:3])), v[3]), [0.1, 0.2, 0.3, 1])
+    rows = [[0.5, -1.0, 2.0, 0.0], [1.5, 0.25, -0.5, 1.0], [0.0, 0.0, 1.0, 1.0]]
+    losses, gradient = tape.value_and_grad(rows, tape.parameters_to_vector(), reduce="mean")
+    assert losses == tape(rows)
+    tape.backward(reduce="mean")
+    assert list(gradient) == pytest.approx([p.grad for p in tape.parameters], rel=1e-14)
+
+
+@pytest.mark.parametrize(
+    ("numbers", "error", "message"),
+    [
+        ([1.0, 2.0], ValueError, "the tape has 3 parameters, got 2 numbers"),
+        ([1.0, math.nan, 2.0], ValueError, "parameter 1: Value needs a finite number, got nan"),
+        (np.array([1.0, 2.0, math.inf]), ValueError, "parameter 2: Value needs a finite number, got inf"),
+        ([1.0, "2", 3.0], TypeError, "parameter 1: Value expected a real number"),
+        (3.0, TypeError, "the parameter numbers must be a sequence of numbers, got float"),
+    ],
+)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_bad_parameter_numbers_are_refused_naming_the_number(
+    backend: str, numbers: object, error: type, message: str
+) -> None:
+    (x0, x1), w0, w1, b = neuron()
+    tape = Tape(w0 * x0 + w1 * x1 + b, [x0, x1], backend=backend)
+    with pytest.raises(error, match=re.escape(message)):
+        tape.value_and_grad([1.0, 1.0], numbers)
+    with pytest.raises(error, match=re.escape(message)):
+        tape.vector_to_parameters(numbers)
+    assert (w0.data, w1.data, b.data) == (-3.0, 2.0, 1.0)  # all or nothing
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_value_and_grad_raises_graph_modes_error_naming_the_node(backend: str) -> None:
+    x, w = Value(2.0), Value(1.0, "w")
+    tape = Tape((x * w).log(), [x], backend=backend)
+    with pytest.raises(
+        ValueError, match=r"log\(-2.0\) is undefined: non-positive input .*row 1 of the batch"
+    ):
+        tape.value_and_grad(
+            [[-2.0], [2.0]], [-1.0] if backend == "python" else np.array([-1.0]), reduce="mean"
+        )
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_vector_to_parameters_sets_every_parameter_in_order(backend: str) -> None:
+    (x0, x1), w0, w1, b = neuron()
+    tape = Tape(w0 * x0 + w1 * x1 + b, [x0, x1], backend=backend)
+    vector = tape.parameters_to_vector()
+    vector[tape.parameters.index(w0)] = 4.0
+    assert w0.data == -3.0  # the vector is a copy
+    tape.vector_to_parameters(vector)
+    assert (w0.data, w1.data, b.data) == (4.0, 2.0, 1.0)
+    assert tape([1.0, 1.0]) == 7.0
+
+
+def test_a_replay_with_a_large_layer_leaves_blas_threads_as_they_were() -> None:
+    # the replay runs BLAS on one thread (numpy_code.BLAS_THREADS_FROM) and puts back the user's setting
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    model = MLP(64, [64, 1], seed=0)
+    tape = Tape.trace(lambda *v: model(list(v)), [0.0] * 64)
+    rows = np.random.default_rng(0).normal(size=(300, 64))  # 64 x 64 x 300 multiply-adds: BLAS would thread
+    with threadpool_limits(limits=2, user_api="blas"):
+        tape(rows)
+        assert {lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"} == {2}
+    assert numpy_code._blas_libraries()  # threadpoolctl found numpy's BLAS: the limit is live
+    assert tape(rows[:2]) == pytest.approx(
+        [model(list(map(Value, row))).data for row in rows[:2].tolist()], rel=1e-12
+    )
 
 
 # --- errors, as graph mode's -----------------------------------------------------------------------

@@ -390,6 +390,7 @@ class NumpyCode:
         self._plan = plan
         # the program as this code reads it: its parameters laid out as the plan placed them
         self.program = program.with_params(plan.param_order)
+        self._largest_layer = 0  # weights in the largest layer: whether BLAS would thread its product
         forward = ["def forward(X, P):", "    X = X.T", "    B = X.shape[1]", "    checks = 0.0"]
         made: list[tuple[_Group, str, dict[str, Any]]] = []
         needs = _needs_check_slots(program)
@@ -540,6 +541,7 @@ class NumpyCode:
             lines.append(f"X{n} = {plan.gather(inputs, batch)}")
             lines.append(f"A{n} = W{n} @ X{n} + b{n}")
             info.update(kind="matmul", weights=weights, inputs=inputs, biases=biases, size=size)
+            self._largest_layer = max(self._largest_layer, k * size)
         else:
             lines.append(f"X{n} = {plan.gather(inputs, batch)}")
             lines.append(
@@ -625,14 +627,24 @@ class NumpyCode:
         """Each row as a list of floats (for the checked path)."""
         return list(rows.tolist())
 
-    def forward(self, rows: Any, params: list[float]) -> tuple[list[Any], Any]:
+    def forward(self, rows: Any, params: Any) -> tuple[list[Any], Any]:
         """(each row's results, the arrays backward needs)."""
         np = self.np
-        P = np.fromiter(params, np.float64, len(params)).reshape(-1, 1)  # fromiter: a list's floats, fastest
-        with np.errstate(all="ignore"):  # inf and nan are looked for, not warned about
-            results, arrays = self._forward(rows, P)
+        if type(params) is list:
+            P = np.fromiter(params, np.float64, len(params)).reshape(
+                -1, 1
+            )  # fromiter: a list's floats, fastest
+        else:
+            P = params.reshape(-1, 1)  # a checked float64 vector (Tape.value_and_grad)
+        libraries = _blas_libraries() if self._largest_layer * rows.shape[0] > BLAS_THREADS_FROM else []
+        threads = _one_blas_thread(libraries)
+        try:
+            with np.errstate(all="ignore"):  # inf and nan are looked for, not warned about
+                results, arrays = self._forward(rows, P)
+        finally:
+            _restore_blas_threads(libraries, threads)
         single = results.shape[0] == 1
-        return (results[0].tolist() if single else results.T.tolist()), (arrays, P)
+        return (results[0].tolist() if single else results.T.tolist()), (arrays, P, libraries)
 
     def backward(
         self, state: Any, seeds: Sequence[float], params: list[float], inputs: bool = False
@@ -643,9 +655,13 @@ class NumpyCode:
         matrix product as large as its weights' (and training never reads them).
         """
         np = self.np
-        arrays, P = state
-        with np.errstate(all="ignore"):
-            return self._backward(arrays, np.asarray(seeds, dtype=np.float64), P, inputs)  # type: ignore[no-any-return]
+        arrays, P, libraries = state
+        threads = _one_blas_thread(libraries)
+        try:
+            with np.errstate(all="ignore"):
+                return self._backward(arrays, np.asarray(seeds, dtype=np.float64), P, inputs)  # type: ignore[no-any-return]
+        finally:
+            _restore_blas_threads(libraries, threads)
 
     def added(self, grads: list[float], param_grads: Any) -> tuple[list[float], bool]:
         """(each ``.grad`` plus its parameter's gradient as floats, whether all are finite): as arrays."""
@@ -660,6 +676,42 @@ class NumpyCode:
         return bool(
             np.isfinite(param_grads).all() and (input_grads is None or np.isfinite(input_grads).all())
         )
+
+
+# OpenBLAS runs a matrix product on several threads once it has this many multiply-adds (its
+# GEMM_MULTITHREAD_THRESHOLD, 4 x 65,536) and a layer's product on a batch can: 784 x 16 x 100 has
+# 1.25 million. A batch that small gains nothing from a second thread, and on a busy machine the
+# threads wait on each other: an MNIST batch of 100 took 24 ms instead of 0.3 on 2 cores with one
+# busy. So the replay asks BLAS for one thread (through threadpoolctl, when installed), as the
+# benchmarks ask torch.
+BLAS_THREADS_FROM = 4 * 65_536
+_blas: list[Any] | None = None
+
+
+def _blas_libraries() -> list[Any]:
+    # the BLAS libraries loaded (numpy's), as threadpoolctl controls them; none without it
+    global _blas
+    if _blas is None:
+        try:
+            from threadpoolctl import ThreadpoolController
+        except ImportError:
+            _blas = []
+        else:
+            _blas = list(ThreadpoolController().select(user_api="blas").lib_controllers)
+    return _blas
+
+
+def _one_blas_thread(libraries: list[Any]) -> list[int]:
+    # each library's threads before, then one thread each (a few microseconds per library)
+    threads = [library.get_num_threads() for library in libraries]
+    for library in libraries:
+        library.set_num_threads(1)
+    return threads
+
+
+def _restore_blas_threads(libraries: list[Any], threads: list[int]) -> None:
+    for library, n in zip(libraries, threads):
+        library.set_num_threads(n)
 
 
 def _needs_check_slots(program: Program) -> list[bool]:
