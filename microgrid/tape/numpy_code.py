@@ -693,7 +693,7 @@ def _blas_libraries() -> list[Any]:
     global _blas
     if _blas is None:
         try:
-            from threadpoolctl import ThreadpoolController
+            from threadpoolctl import ThreadpoolController  # type: ignore[import-untyped]
         except ImportError:
             _blas = []
         else:
