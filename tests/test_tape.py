@@ -17,7 +17,7 @@ from microgrid import Value, value_sum
 from microgrid.engine import gradients, register_operation
 from microgrid.nn import MLP
 from microgrid.ops import OPERATIONS, Domain, Operation
-from microgrid.tape import GuardError, Tape, TapeMismatchError, numpy_code, python_code
+from microgrid.tape import GuardError, Tape, TapeMismatchError, numpy_code, python_code, python_fused
 
 BACKENDS = ["python", "numpy"]
 
@@ -168,6 +168,8 @@ def test_a_sum_of_thousands_of_terms_is_added_a_thousand_a_line(
     if chunked:  # the packing of very large graphs, with chunks small enough to cut between the lines
         monkeypatch.setattr(python_code, "ONE_FUNCTION_LINES", 0)
         monkeypatch.setattr(python_code, "CHUNK_LINES", 200)
+    # the straight-line writing of a wide sum (its 2,500 products would fuse: see the fused tests below)
+    monkeypatch.setattr(python_fused, "FUSE_FROM", 10**9)
     w = [Value(0.001 * k) for k in range(2_500)]
     x = [Value(1.0 - 0.0005 * k) for k in range(2_500)]
     total = value_sum(a * b for a, b in zip(w, x))
@@ -183,6 +185,102 @@ def test_a_sum_of_thousands_of_terms_is_added_a_thousand_a_line(
         OverflowError, match=r"\*\(1e\+200, 1e\+200\) overflows .* instruction \d+ of 2501 \(\*\)"
     ):
         tape(point)
+
+
+# --- wide graphs: like instructions at one depth fused into one loop -----------------------------
+
+
+def test_a_wide_sum_of_products_runs_as_one_loop_and_its_sum_reads_the_list() -> None:
+    w = [Value(0.001 * k) for k in range(300)]
+    x = [Value(1.0 - 0.002 * k) for k in range(300)]
+    tape = Tape(value_sum(a * b for a, b in zip(w, x)), [*w, *x], backend="python")
+    source = tape.source()
+    assert "# f0: 300 x *" in source  # a comment names the group
+    assert "f0 = [(a0 * a1) for a0, a1 in zip(X[0:300], X[300:600])]" in source
+    assert "= sum(f0)" in source and source.count("\n") < 40  # not a line per instruction
+    point = [0.5 - 0.001 * k for k in range(600)]
+    assert tape(point) == sum(a * b for a, b in zip(point[:300], point[300:]))  # left to right
+    tape.backward()
+    assert tape.input_grads() == [*point[300:], *point[:300]]
+    assert tape.checked_runs == 0
+
+
+def wide_loss(x: list[Value], params: list[Value]) -> Value:
+    """tanh of w_i * x_i + b_i for each input, times a shared scale, summed, less 1, squared."""
+    n = len(x)
+    w, b, scale = params[:n], params[n : 2 * n], params[-1]
+    return (value_sum((wk * xk + bk).tanh() * scale for wk, xk, bk in zip(w, x, b)) - 1.0) ** 2
+
+
+def test_a_fused_graph_gives_graph_modes_outputs_and_gradients_on_a_point_and_a_batch(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(python_fused, "FUSE_FROM", 4)
+    params = [Value(0.5 - 0.07 * k) for k in range(6)] + [Value(0.01 * k) for k in range(6)] + [Value(0.7)]
+    x = [Value(0.0) for _ in range(6)]
+    tape = Tape(wide_loss(x, params), x, backend="python")
+    assert tape.source().count("# f") >= 8  # products, sums, tanh, scaling: each a loop, forward and back
+    rows = [[0.2 * k - 0.5 for k in range(6)], [0.3 - 0.1 * k for k in range(6)]]
+    losses, input_grads, param_grads = [], [], [0.0] * len(params)
+    for row in rows:  # graph mode, a row at a time, the parameters' gradients added up
+        inputs = [Value(number) for number in row]
+        loss = wide_loss(inputs, params)
+        loss.backward()
+        losses.append(loss.data)
+        input_grads.append([v.grad for v in inputs])
+        param_grads = [g + p.grad for g, p in zip(param_grads, params)]
+        for p in params:
+            p.grad = 0.0
+    assert tape(rows[0]) == pytest.approx(losses[0], rel=1e-12)
+    tape.backward()
+    assert tape.input_grads() == pytest.approx(input_grads[0], rel=1e-12)
+    for p in params:
+        p.grad = 0.0
+    assert tape(rows) == pytest.approx(losses, rel=1e-12)
+    tape.backward(reduce="sum")
+    assert [p.grad for p in params] == pytest.approx(param_grads, rel=1e-12)
+    for got, expected in zip(tape.input_grads(), input_grads):
+        assert got == pytest.approx(expected, rel=1e-12)
+    assert tape.checked_runs == 0  # the fused code ran, and agreed
+
+
+def test_a_domain_error_or_overflow_inside_a_fused_group_raises_graph_modes_error_naming_the_node(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(python_fused, "FUSE_FROM", 4)
+    x = [Value(1.0 + k) for k in range(5)]
+    w = Value(2.0, "w")
+    tape = Tape(
+        value_sum((xk * w).log() for xk in x) + value_sum((xk * w).exp() for xk in x), x, backend="python"
+    )
+    assert "x log" in tape.source() and "x exp" in tape.source()  # both groups fused
+    w.grad = 3.0
+    with pytest.raises(
+        ValueError, match=r"log\(-4.0\) is undefined: non-positive input .*instruction \d+ of \d+ \(log"
+    ):
+        tape([1.0, 2.0, -2.0, 4.0, 5.0])
+    with pytest.raises(
+        OverflowError, match=r"exp\(1000.0\) overflows a float .*instruction \d+ of \d+ \(exp"
+    ):
+        tape([[1.0, 2.0, 3.0, 4.0, 5.0], [1.0, 2.0, 3.0, 500.0, 5.0]])
+    with pytest.raises(RuntimeError):
+        tape.backward(reduce="sum")  # the failed call left nothing to go back from
+    assert w.grad == 3.0
+    assert tape.checked_runs == 2
+
+
+def test_a_guard_still_holds_in_a_fused_graph(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(python_fused, "FUSE_FROM", 4)
+
+    def clipped(*xs: Value) -> Value:
+        total = value_sum(x * 2.0 for x in xs)
+        return total if total < 10.0 else total * 0.0  # a branch: a guard
+
+    tape = Tape.trace(clipped, [1.0, 1.0, 1.0, 1.0], backend="python")
+    assert tape.guards == 1 and "# f0: 4 x *" in tape.source()
+    assert tape([[1.0, 0.0, 0.0, 2.0], [0.5, 0.5, 0.5, 0.5]]) == [6.0, 4.0]
+    with pytest.raises(GuardError, match=r"row 1 of the batch"):
+        tape([[1.0, 0.0, 0.0, 2.0], [3.0, 3.0, 3.0, 3.0]])
 
 
 # --- inputs --------------------------------------------------------------------------------------

@@ -10,9 +10,10 @@ parameter (``Flow``).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from microgrid.tape.capture import Program
-from microgrid.tape.formulas import Formulas
+from microgrid.tape.formulas import Formulas, formulas
 from microgrid.tape.symbolic import Sym
 
 
@@ -93,3 +94,47 @@ def flow(program: Program, parts: list[Formulas]) -> Flow:
             else:
                 reached[c] = True
     return Flow([not r for r in reached], feeds, checked)
+
+
+def depths(program: Program) -> list[int]:
+    """Per slot, its depth: 0 for a leaf, else one more than its deepest operand's."""
+    depth = [0] * program.n_slots
+    of = depth.__getitem__
+    for slot, operands in enumerate(program.operands, program.first):
+        depth[slot] = 1 + max(map(of, operands)) if operands else 1
+    return depth
+
+
+def varying_constants_trace(op: Any, values: int, n_consts: int) -> bool:
+    """Can one formula serve nodes of ``op`` whose constants differ (constants named, not branched on)?"""
+    parts = formulas(op, values, None, n_consts)
+    return parts.forward is not None and parts.rule is not None and parts.domain is not None
+
+
+def groups(
+    program: Program,
+    parts: list[Formulas],
+    found: Flow | None = None,
+    depth: list[int] | None = None,
+    static: list[bool] | None = None,
+) -> dict[Any, list[int]]:
+    """The instructions that can run as one: slots, in program order, by what they have in common.
+
+    Nodes fuse when they do the same operation at the same depth (so none
+    reads another), with constants alike or named in one formula, and their
+    gradients are worked out alike: per row or once, in the output's cone or
+    not, zero or not, reaching parameters or not. ``found``, ``depth`` and
+    ``static`` are ``flow(program, parts)``, ``depths(program)`` and
+    ``program.statics()`` when already worked out.
+    """
+    depth = depths(program) if depth is None else depth
+    static = program.statics() if static is None else static
+    found = flow(program, parts) if found is None else found
+    grouped: dict[Any, list[int]] = {}
+    for i, (op, operands, consts) in enumerate(zip(program.ops, program.operands, program.consts)):
+        slot = program.first + i
+        shared = () if not consts or varying_constants_trace(op, len(operands), len(consts)) else consts
+        kind = (static[slot], i < program.cone, found.zero[slot], found.feeds_params[slot])
+        key = (depth[slot], id(op), len(operands), len(consts), kind, shared)
+        grouped.setdefault(key, []).append(slot)
+    return grouped

@@ -89,7 +89,7 @@ def pays(program: Program) -> bool:
     """True when the graph is wide enough that fused array operations beat generated Python."""
     if not program.ops:
         return False
-    return len(program.ops) / len(_group_keys(program)[1]) >= FUSION_PAYS
+    return len(program.ops) / len(analysis.groups(program, _parts(program))) >= FUSION_PAYS
 
 
 # --- the plan: groups, and where each slot's numbers are -----------------------------------------
@@ -104,40 +104,8 @@ class _Group:
     values: int  # Value operands per member
 
 
-def _depths(program: Program) -> list[int]:
-    depth = [0] * program.n_slots
-    first = program.first
-    for i, operands in enumerate(program.operands):
-        depth[first + i] = 1 + max((depth[c] for c in operands), default=0)
-    return depth
-
-
-def _varying_constants_trace(op: Operation, values: int, n_consts: int) -> bool:
-    # can one formula serve nodes whose constants differ (constants named, not branched on)?
-    parts = formulas(op, values, None, n_consts)
-    return parts.forward is not None and parts.rule is not None and parts.domain is not None
-
-
 def _parts(program: Program) -> list[Formulas]:
     return [formulas(op, len(o), c) for op, o, c in zip(program.ops, program.operands, program.consts)]
-
-
-def _group_keys(program: Program) -> tuple[list[Any], dict[Any, list[int]]]:
-    # nodes fuse when they do the same operation at the same depth, and their gradients are
-    # worked out alike (in the output's cone or not, zero or not, reaching parameters or not)
-    depth = _depths(program)
-    static = program.statics()
-    flow = analysis.flow(program, _parts(program))
-    keys: list[Any] = []
-    groups: dict[Any, list[int]] = {}
-    for i, (op, operands, consts) in enumerate(zip(program.ops, program.operands, program.consts)):
-        slot = program.first + i
-        shared = () if not consts or _varying_constants_trace(op, len(operands), len(consts)) else consts
-        kind = (static[slot], i < program.cone, flow.zero[slot], flow.feeds_params[slot])
-        key = (depth[slot], id(op), len(operands), len(consts), kind, shared)
-        keys.append(key)
-        groups.setdefault(key, []).append(slot)
-    return keys, groups
 
 
 class _Plan:
@@ -158,8 +126,8 @@ class _Plan:
         self.made = {"GP", "GX"}  # gradient arrays made so far, as backward is written
         self.flow = analysis.flow(program, _parts(program))
         self.feeds = {"X": False, "P": True}  # arrays whose gradients reach a parameter
-        _, grouped = _group_keys(program)
-        depth = _depths(program)
+        grouped = analysis.groups(program, _parts(program), self.flow)
+        depth = analysis.depths(program)
         self.groups: list[_Group] = []
         # each group after the groups it reads: by depth (then by its first node)
         for members in sorted(grouped.values(), key=lambda m: (depth[m[0]], m[0])):

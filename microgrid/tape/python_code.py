@@ -18,6 +18,7 @@ graph mode gives.
 
 from __future__ import annotations
 
+import functools
 import math
 import operator
 import re
@@ -26,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from microgrid import ops
-from microgrid.tape import analysis, symbolic
+from microgrid.tape import analysis, python_fused, symbolic
 from microgrid.tape.capture import Program
 from microgrid.tape.formulas import Formulas, Text, formulas, text
 from microgrid.tape.symbolic import number_text
@@ -49,8 +50,9 @@ MAX_DEPTH = 12  # how deep single-use values nest into one expression before one
 # differ only in the sign of a zero
 GATE_FROM = 4
 
-# the names generated code gives numbers: inputs x3, parameters p3, values v3, gradients g3 gx3 gp3
-_NAME = re.compile(r"\b(?:gx|gp|g|x|p|v)\d+\b|\bseed\b")
+# the names generated code gives numbers: inputs x3, parameters p3, values v3, gradients g3 gx3 gp3;
+# and when groups fuse (python_fused), the row X and the lists of groups' numbers f3 and gradients gf3
+_NAME = re.compile(r"\b(?:gx|gp|gf|g|x|p|v|f)\d+\b|\bseed\b|\bX\b")
 _ASSIGNMENT = re.compile(r"\s*(\w+) (\+?)= (.*)")
 
 
@@ -59,6 +61,8 @@ def reads_and_writes(lines: list[str]) -> tuple[list[str], set[str]]:
     reads: dict[str, None] = {}
     written: set[str] = set()
     for line in lines:
+        if line.startswith("#"):  # a group's comment names it, but reads nothing
+            continue
         match = _ASSIGNMENT.match(line)
         target, adds, expression = match.groups() if match else ("", "", line)
         for name in _NAME.findall(expression):
@@ -74,21 +78,23 @@ def reads_and_writes(lines: list[str]) -> tuple[list[str], set[str]]:
 class _Names:
     """What each slot's number and gradient are called in the generated code."""
 
-    def __init__(self, program: Program) -> None:
+    def __init__(self, program: Program, fused: bool = False) -> None:
         n_in, first = program.n_inputs, program.first
-        self.values = [
-            f"x{i}" if i < n_in else f"p{i - n_in}" if i < first else f"v{i}" for i in range(first)
-        ]
+        # with groups fused, the inputs are read from the row X, their gradients kept in lists
+        x = "X[{}]" if fused else "x{}"
+        self.values = [x.format(i) if i < n_in else f"p{i - n_in}" for i in range(first)]
         self.values += [f"v{s}" for s in range(first, program.n_slots)]
         self.n_inputs = n_in
         self.first = first
+        self.fused = fused
 
     def grad(self, slot: int) -> str:
         """The name of the variable that accumulates the gradient of ``slot`` (before any alias)."""
         if slot < self.n_inputs:
-            return f"gx{slot}"
+            return f"GX[{slot}]" if self.fused else f"gx{slot}"
         if slot < self.first:
-            return f"gp{slot - self.n_inputs}"
+            k = slot - self.n_inputs
+            return f"GP[{k}]" if self.fused else f"gp{k}"
         return f"g{slot}"
 
 
@@ -106,13 +112,14 @@ class _Code:
     accumulators: list[str]  # gradients added up over the rows (parameters, static instructions)
     namespace: dict[str, Any]
     lean: _Code | None = None  # the backward training runs: the parameters' gradients only
+    fused: bool = False  # some groups run as loops: inputs in the row X, leaves' gradients in GX, GP
 
 
 def _calls() -> dict[str, Any]:
     # the functions generated code calls: the world of floats (and, per operation, the parts
     # that could not be written as formulas, called as they are on floats: see _op_function)
     namespace: dict[str, Any] = {name: getattr(ops.Floats, name) for name in symbolic.FUNCTIONS}
-    namespace.update(fsum=math.fsum, inf=math.inf, nan=math.nan, FAULT=FAULT)
+    namespace.update(fsum=math.fsum, inf=math.inf, nan=math.nan, FAULT=FAULT, add=operator.add)
     return namespace
 
 
@@ -125,26 +132,45 @@ def _op_function(namespace: dict[str, Any], kind: str, op: ops.Operation, functi
     return name
 
 
-def generate(program: Program, hoist: bool, lean: bool = False) -> _Code:
+def generate(
+    program: Program, hoist: bool, lean: bool = False, fuse: bool = True, depth: list[int] | None = None
+) -> _Code:
     """The program's statements. ``hoist``: compute what parameters alone make once, outside the row loop.
 
     With ``lean``, ``code.lean`` holds a second backward that works out the
-    parameters' gradients only (what training needs).
+    parameters' gradients only (what training needs). With ``fuse``, wide
+    groups of like instructions are written as loops (``python_fused``);
+    ``depth`` is ``analysis.depths(program)`` when already worked out.
     """
-    names = _Names(program)
-    value = list(names.values)  # per slot, its name, or the expression of a single-use value
     first = program.first
     static = program.statics() if hoist else [False] * program.n_slots
     parts = [formulas(op, len(o), c) for op, o, c in zip(program.ops, program.operands, program.consts)]
     texts = [text(p, False) for p in parts]
     checked = analysis.needs_check(program, parts)
-    inline = _single_use(program, texts, checked, static)
+    gradients = analysis.flow(program, parts)
     namespace = _calls()
+    fusion = None
+    if fuse:
+        depth = analysis.depths(program) if depth is None else depth
+        if python_fused.wide(depth, first):
+            fusion = python_fused.plan(program, parts, static, gradients, depth, namespace)
+    names = _Names(program, fusion is not None)
+    value = list(names.values)  # per slot, its name, or the expression of a single-use value
+    inline = _single_use(program, texts, checked, static, fusion)
+    order = fusion.order if fusion is not None else range(len(program.ops))
+    writer = python_fused.Writer(fusion, value) if fusion is not None else None
+    if fusion is not None:
+        for slot, (name, k) in fusion.place.items():
+            if slot >= first:
+                value[slot] = f"{name}[{k}]"
+    position = [0] * len(program.ops)  # where each instruction's code comes
+    for at, i in enumerate(order):
+        position[i] = at
     ready: dict[int, list[int]] = {}
     for k, guard in enumerate(program.guards):
         last = max(guard.left, guard.right if guard.right_is_slot else 0)
-        ready.setdefault(max(last - first, -1), []).append(k)
-    code = _Code([], [], [], [], [], [], [], [], namespace)
+        ready.setdefault(position[last - first] if last >= first else -1, []).append(k)
+    code = _Code([], [], [], [], [], [], [], [], namespace, fused=fusion is not None)
 
     def add_guards(at: int) -> None:
         for k in ready.get(at, ()):
@@ -156,8 +182,18 @@ def generate(program: Program, hoist: bool, lean: bool = False) -> _Code:
             (code.static_forward if is_static else code.row_forward).append([line])
 
     add_guards(-1)
-    for i, (op, operands, consts) in enumerate(zip(program.ops, program.operands, program.consts)):
+    written: set[str] = set()  # groups written so far
+    for at, i in enumerate(order):
+        op, operands, consts = program.ops[i], program.operands[i], program.consts[i]
         slot, t = first + i, texts[i]
+        group = fusion.group_of.get(slot) if fusion is not None else None
+        if group is not None:
+            assert writer is not None
+            if group.name not in written:  # the whole group where its first member comes
+                written.add(group.name)
+                code.row_forward.append(writer.forward(group, any(checked[s] for s in group.members)))
+            add_guards(at)
+            continue
         args = [value[c] for c in operands]
         if inline[slot]:  # written into its one use instead
             value[slot] = t.forward.format(*args)  # type: ignore[union-attr]
@@ -169,7 +205,10 @@ def generate(program: Program, hoist: bool, lean: bool = False) -> _Code:
                 lines.append(f"{_op_function(namespace, 'check', op, op.check)}({', '.join(every)})")
             else:
                 lines += [f"if not {c.format(*args)}: raise FAULT" for c in t.conditions]
-        if t.alias is not None:
+        summed = writer.sum_of(operands) if writer is not None and op.name == "sum" else None
+        if summed is not None:  # a sum of a group's list, read as the list
+            lines.append(f"{value[slot]} = {summed}")
+        elif t.alias is not None:
             value[slot] = args[t.alias]
         elif t.forward is not None:
             prefix = f"t{slot}_"
@@ -184,21 +223,38 @@ def generate(program: Program, hoist: bool, lean: bool = False) -> _Code:
             lines.append(f"if {value[slot]} - {value[slot]} != 0.0: raise FAULT")
         if lines:
             statements = code.static_forward if static[slot] else code.row_forward
-            if t.forward_lines and t.forward_lines[0].startswith("{o} = "):
+            if t.forward_lines and t.forward_lines[0].startswith("{o} = ") and summed is None:
                 statements += [[line] for line in lines]  # a wide sum line by line: a cut may fall between
             else:
                 statements.append(lines)
-        add_guards(i)
+        add_guards(at)
     code.results = [value[s] for s in program.results]
-    gradients = analysis.flow(program, parts)
-    _backward(program, parts, texts, gradients, value, names, static, namespace, code, False)
+    walk = (order, fusion)
+    _backward(program, parts, texts, gradients, value, names, static, namespace, code, False, walk)
     if lean:
-        code.lean = _Code(code.static_forward, code.row_forward, [], [], code.results, [], [], [], namespace)
-        _backward(program, parts, texts, gradients, value, names, static, namespace, code.lean, True)
+        code.lean = _Code(
+            code.static_forward,
+            code.row_forward,
+            [],
+            [],
+            code.results,
+            [],
+            [],
+            [],
+            namespace,
+            fused=code.fused,
+        )
+        _backward(program, parts, texts, gradients, value, names, static, namespace, code.lean, True, walk)
     return code
 
 
-def _single_use(program: Program, texts: list[Text], checked: list[bool], static: list[bool]) -> list[bool]:
+def _single_use(
+    program: Program,
+    texts: list[Text],
+    checked: list[bool],
+    static: list[bool],
+    fusion: python_fused.Fusion | None,
+) -> list[bool]:
     # Per slot: can its expression be written into its one use? When it is read once,
     # by a forward written as a formula, in the same part of the code (per row or
     # once), and by nothing else: no check, guard, result or derivative needs its name.
@@ -235,6 +291,7 @@ def _single_use(program: Program, texts: list[Text], checked: list[bool], static
             and t.alias is None
             and not t.forward_lines
             and not checked[slot]
+            and (fusion is None or slot not in fusion.group_of)  # a group's numbers are in its list
         )
     # a chain of single-use values nests; every MAX_DEPTH levels one gets a name
     depth = [0] * n
@@ -259,8 +316,9 @@ def _backward(
     namespace: dict[str, Any],
     code: _Code,
     lean: bool,
+    walk: tuple[Sequence[int], python_fused.Fusion | None],
 ) -> None:
-    # The chain rule, outputs first, in graph mode's order. A gradient lives in a
+    # The chain rule, outputs first, in graph mode's order (in depth order when groups fuse). A gradient lives in a
     # variable; when a local derivative is 1 (a sum) the operand's gradient is the
     # same number, so it takes over the variable (an alias) instead of copying
     # it: shared read-only by operands that get nothing else, or handed to one.
@@ -269,14 +327,20 @@ def _backward(
     # with ``lean`` so are gradients that reach no parameter.
     first = program.first
 
+    skipped = [gradients.skips(c, lean) for c in range(program.n_slots)]
+    zero_locals: dict[int, set[int]] = {}  # per formulas, the operands whose local derivative is 0
+
     def term_needed(i: int, j: int) -> bool:
-        c = program.operands[i][j]
-        return not analysis.zero_local(parts[i], j) and not gradients.skips(c, lean)
+        p = parts[i]
+        zeros = zero_locals.get(id(p))
+        if zeros is None:
+            zeros = zero_locals[id(p)] = {k for k in range(p.values) if analysis.zero_local(p, k)}
+        return not skipped[program.operands[i][j]] and j not in zeros
 
     # a node whose local derivatives are finite whenever its operands are (a weighted sum's are
     # its operands, relu's 0 or 1): every number a replay's forward computes is finite (else it
     # failed a check), so when the node's gradient is 0 each term is 0 and can be left out
-    zero_skips = [p.rule is not None and all(symbolic.selects(local) for local in p.rule) for p in parts]
+    zero_skips = list(map(_zero_skips, parts))
     contributions = [0] * program.n_slots
     for i in range(program.cone):
         if not gradients.skips(first + i, lean):
@@ -292,16 +356,65 @@ def _backward(
         # c's gradient, written once, is read once: by c's one operand's term
         return c >= first and c - first < program.cone and len(program.operands[c - first]) == 1
 
-    for slot in range(program.n_slots):
+    order, fusion = walk
+    for slot in range(first if code.fused else 0, program.n_slots):  # fused: the leaves in lists
         if static[slot] and (slot < first or slot - first < program.cone):
             code.accumulators.append(names.grad(slot))
+    writer: python_fused.Writer | None = None
+    if fusion is not None:  # the leaves' gradients are lists: the parameters' added up over the rows
+        writer = python_fused.Writer(fusion, value, ["GP"] if lean else ["GP", "GX"])
+        if not lean:
+            code.row_backward.append([f"GX = [0.0] * {program.n_inputs}"])
+            gname.update((s, names.grad(s)) for s in range(program.n_inputs))
     if static[output]:
         code.row_backward.append([f"{names.grad(output)} += seed"])
     else:
         gname[output] = "seed"
 
-    for i in range(program.cone - 1, -1, -1):
+    def add(c: int, term: str) -> list[str]:
+        # lines adding a number into the gradient of c (a group's terms, one by one)
+        listed = fusion.gradient_list(c) if fusion is not None else None
+        if listed is not None and writer is not None:
+            return [*writer.made_before_adding(c), f"{listed[0]}[{listed[1]}] += {term}"]
+        if static[c]:
+            return [f"{names.grad(c)} += {term}"]
+        if c in gname:
+            return [f"{gname[c]} += {term}"]
+        gname[c] = names.grad(c)
+        return [f"{gname[c]} = {term}"]
+
+    done: set[str] = set()  # groups written so far
+    for i in reversed(order):
+        if i >= program.cone:
+            continue
         slot = first + i
+        group = fusion.group_of.get(slot) if fusion is not None else None
+        if group is not None:  # the whole group, once its members' gradients are complete
+            assert writer is not None
+            if group.name in done or gradients.skips(slot, lean):
+                continue
+            done.add(group.name)
+            members = [m - first for m in group.members]
+            gradient: str | None
+            if group.listed:
+                gradient = "g" + group.name if "g" + group.name in writer.made else None
+            else:
+                found = [gname.get(m) for m in group.members]
+                if all(f is None for f in found):
+                    gradient = None
+                elif all(f == found[0] for f in found):
+                    gradient = found[0]
+                else:
+                    gradient = "[" + ", ".join(f or "0.0" for f in found) + "]"
+            # per operand, per member: is the term wanted (a local derivative of 0: the writer knows)
+            needed = [
+                [not skipped[program.operands[m][j]] for m in members] for j in range(group.parts.values)
+            ]
+            checks = any(gradients.checked[m] for m in group.members)
+            written = writer.backward(group, gradient, needed, add, checks)
+            if written:
+                code.row_backward.append(written)
+            continue
         g = names.grad(slot) if static[slot] else gname.get(slot)
         if g is None or gradients.skips(slot, lean):
             continue
@@ -331,6 +444,10 @@ def _backward(
         for j, c in enumerate(operands):
             if not term_needed(i, j):
                 continue
+            listed = fusion.gradient_list(c) if fusion is not None and not static[c] else None
+            if listed is not None and writer is not None:  # it lives in a list (made before any add)
+                lines += writer.made_before_adding(c)
+                gname[c] = f"{listed[0]}[{listed[1]}]"
             local = locals_[j]
             pure = _is_one(local)
             if pure:
@@ -373,10 +490,20 @@ def _backward(
         if gname.get(leaf) in depth:
             code.row_backward.append([f"{names.grad(leaf)} = {gname[leaf]}"])
             gname[leaf] = names.grad(leaf)
+    if code.fused:
+        code.input_grads = [] if lean else ["GX"]
+        code.param_grads = ["GP"]
+        return
     code.input_grads = [] if lean else [gname.get(s, "0.0") for s in range(program.n_inputs)]
     code.param_grads = [
         names.grad(s) if static[s] else gname.get(s, "0.0") for s in range(program.n_inputs, first)
     ]
+
+
+@functools.lru_cache(maxsize=8192)
+def _zero_skips(parts: Formulas) -> bool:
+    # its terms are 0 when its gradient is 0 (see _backward); once per formulas, not per node
+    return parts.rule is not None and all(symbolic.selects(local) for local in parts.rule)
 
 
 _numbers: dict[Any, str] = {}
@@ -453,12 +580,12 @@ class _Rows:
 class OneFunction(_Rows):
     """The program as two functions, forward and backward, each looping over the rows of a batch."""
 
-    def __init__(self, program: Program) -> None:
+    def __init__(self, program: Program, code: _Code | None = None) -> None:
         self.program = program
-        code = generate(program, hoist=True, lean=True)
+        code = generate(program, hoist=True, lean=True) if code is None else code
         names = _Names(program)
         params = names.values[program.n_inputs : program.first]
-        inputs = names.values[: program.n_inputs]
+        inputs = ["X"] if code.fused else names.values[: program.n_inputs]  # fused: read from the row
         static_names = reads_and_writes(_lines(code.static_forward))[1] | set(params)
         row_names = reads_and_writes(_lines(code.row_forward))[1] | set(inputs)
         backward_uses = set(reads_and_writes(_lines(code.row_backward + code.static_backward))[0])
@@ -469,7 +596,8 @@ class OneFunction(_Rows):
         if params:
             forward.append(f"    {_targets(params)} = P")
         forward += _body(code.static_forward, "    ")
-        forward += ["    R = []", "    S = []", f"    for {_targets(inputs)} in rows:"]
+        row = "X" if code.fused else _targets(inputs)
+        forward += ["    R = []", "    S = []", f"    for {row} in rows:"]
         forward += _body(code.row_forward, "        ")
         forward += [f"        R.append({results})", f"        S.append({_tuple(saved)})"]
         forward.append(f"    return R, S, {_tuple(statics)}")
@@ -513,13 +641,17 @@ def _backward_source(code: _Code, params: list[str], saved: list[str], statics: 
         lines.append(f"    {_targets(statics)} = statics")
     if code.accumulators:
         lines.append(f"    {' = '.join(code.accumulators)} = -0.0")
+    if code.fused and params:  # the parameters' gradients in a list, added up over the rows
+        lines.append(f"    GP = [-0.0] * {len(params)}")
     lines.append("    IG = []")
     lines.append(f"    for {'(' + _targets(saved) + '), ' if saved else '_, '}seed in zip(S, seeds):")
     lines += _body(code.row_backward, "        ") or ["        pass"]
     if code.input_grads:
-        lines.append(f"        IG.append({_tuple(code.input_grads)})")
+        grads = code.input_grads[0] if code.fused else _tuple(code.input_grads)
+        lines.append(f"        IG.append({grads})")
     lines += _body(code.static_backward, "    ")
-    lines.append(f"    return {_tuple(code.param_grads)}, IG")
+    param_grads = ("GP" if params else "()") if code.fused else _tuple(code.param_grads)
+    lines.append(f"    return {param_grads}, IG")
     return "\n".join(lines)
 
 
@@ -537,7 +669,7 @@ class Chunked(_Rows):
 
     def __init__(self, program: Program, chunk_lines: int | None = None) -> None:
         chunk_lines = CHUNK_LINES if chunk_lines is None else chunk_lines
-        code = generate(program, hoist=False)
+        code = generate(program, hoist=False, fuse=False)  # names, not lists, cross its cuts
         self.program = program
         names = _Names(program)
         value_index = {name: s for s, name in enumerate(names.values)}
@@ -694,4 +826,9 @@ def compiled(program: Program) -> OneFunction | Chunked:
     lines = 2 * len(program.ops)
     if lines <= ONE_FUNCTION_LINES:
         return OneFunction(program)
+    depth = analysis.depths(program)
+    if python_fused.wide(depth, program.first):  # fused, it may fit in one function after all
+        code = generate(program, hoist=True, lean=True, depth=depth)
+        if sum(map(len, code.row_forward + code.row_backward)) <= ONE_FUNCTION_LINES:
+            return OneFunction(program, code)
     return Chunked(program)
