@@ -328,14 +328,9 @@ def _backward(
     first = program.first
 
     skipped = [gradients.skips(c, lean) for c in range(program.n_slots)]
-    zero_locals: dict[int, set[int]] = {}  # per formulas, the operands whose local derivative is 0
 
     def term_needed(i: int, j: int) -> bool:
-        p = parts[i]
-        zeros = zero_locals.get(id(p))
-        if zeros is None:
-            zeros = zero_locals[id(p)] = {k for k in range(p.values) if analysis.zero_local(p, k)}
-        return not skipped[program.operands[i][j]] and j not in zeros
+        return not skipped[program.operands[i][j]] and j not in _zero_locals(parts[i])
 
     # a node whose local derivatives are finite whenever its operands are (a weighted sum's are
     # its operands, relu's 0 or 1): every number a replay's forward computes is finite (else it
@@ -343,9 +338,11 @@ def _backward(
     zero_skips = list(map(_zero_skips, parts))
     contributions = [0] * program.n_slots
     for i in range(program.cone):
-        if not gradients.skips(first + i, lean):
+        if not skipped[first + i]:
+            zeros = _zero_locals(parts[i])
             for j, c in enumerate(program.operands[i]):
-                contributions[c] += term_needed(i, j)
+                if not skipped[c] and j not in zeros:
+                    contributions[c] += 1
     output = program.results[0]
     contributions[output] += 1
     gname: dict[int, str] = {}
@@ -498,6 +495,12 @@ def _backward(
     code.param_grads = [
         names.grad(s) if static[s] else gname.get(s, "0.0") for s in range(program.n_inputs, first)
     ]
+
+
+@functools.lru_cache(maxsize=8192)
+def _zero_locals(parts: Formulas) -> frozenset[int]:
+    # the operands whose local derivative is the constant 0 (behind a detach): once per formulas
+    return frozenset(j for j in range(parts.values) if analysis.zero_local(parts, j))
 
 
 @functools.lru_cache(maxsize=8192)
