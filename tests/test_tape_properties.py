@@ -3,7 +3,9 @@
 The generated Python calls the same functions as graph mode and adds up the
 gradients in its order, so its floats are graph mode's exactly, but for one
 known difference: an n-ary sum (``value_sum``, ``weighted_sum``) adds its terms
-left to right where graph mode's ``fsum`` rounds once. numpy differs in two:
+left to right where graph mode's ``fsum`` rounds once; and when wide groups
+fuse into loops, the gradients meeting at a node are added in order of depth.
+numpy differs in two:
 its sums add up in another order (pairwise; BLAS in matrix products) and its
 exp, log and tanh may differ from the math module's in the last bit. Such
 results are compared with a bound on what that rounding can do: 1e-12 times
