@@ -1,6 +1,6 @@
 """Generated Python for wide graphs: many like instructions written as one loop over lists.
 
-Python compiles a line of source in about 10 µs, so a program written a line
+Python compiles a line of source in about 13 µs (profiled: 200,000 lines in 2.7 s), so a program written a line
 per instruction cannot compile much faster than that. When many instructions
 at the same depth do the same operation (the 100,000 ``w * x`` of a dot
 product, a wide layer's products), ``python_code`` writes them as one list
@@ -71,11 +71,6 @@ class Fusion:
     group_of: dict[int, Group]
     place: dict[int, tuple[str, int]]
     order: list[int]
-
-    @property
-    def fused(self) -> int:
-        """How many instructions run in groups."""
-        return len(self.group_of)
 
     def gradient_list(self, slot: int) -> tuple[str, int] | None:
         """(the list holding ``slot``'s gradient, its index), when it lives in one."""
