@@ -779,10 +779,20 @@ def topological_order(root: Value) -> list[Value]:
     The leaves come first, then the operations in depth-first order. No
     recursion: a graph of any depth works at the default recursion limit.
     """
-    _check_value(root, "topological_order")
+    leaves, operations = leaves_and_operations(root)
+    return leaves + operations
+
+
+def leaves_and_operations(root: Value) -> tuple[list[Value], list[Value]]:
+    """``topological_order(root)`` in its two parts: (the leaves, the operations each after its operands).
+
+    For code that treats the two apart (a tape's parameters and instructions)
+    without asking each node for its ``children``.
+    """
+    _check_value(root, "leaves_and_operations")
     with _taking_turns():
         leaves, operations, _ = _walk(root)
-    return leaves + operations
+    return leaves, operations
 
 
 def gradients(output: Value, seed: Any = 1.0, *, create_graph: bool = False) -> dict[Value, Any]:

@@ -14,7 +14,6 @@ from typing import Any
 
 from microgrid.tape.capture import Program
 from microgrid.tape.formulas import Formulas, formulas
-from microgrid.tape.symbolic import Sym
 
 
 def needs_check(program: Program, parts: list[Formulas]) -> list[bool]:
@@ -44,14 +43,6 @@ def needs_check(program: Program, parts: list[Formulas]) -> list[bool]:
             if not p.passes[j]:
                 exposed[c] = True
     return [m and e for m, e in zip(maybe, exposed)]
-
-
-def zero_local(parts: Formulas, j: int) -> bool:
-    """True when the local derivative of operand ``j`` is the constant 0 (detach's, sign's)."""
-    if parts.rule is None:
-        return False
-    local = parts.rule[j]
-    return not isinstance(local, Sym) and not isinstance(local, str) and local == 0
 
 
 @dataclass(frozen=True)
@@ -88,8 +79,9 @@ def flow(program: Program, parts: list[Formulas]) -> Flow:
         slot = first + i
         if not reached[slot]:
             continue
+        zeros = parts[i].zero_locals
         for j, c in enumerate(program.operands[i]):
-            if zero_local(parts[i], j):
+            if j in zeros:
                 checked[slot] = True
             else:
                 reached[c] = True

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, NoReturn
 
 from microgrid import engine
-from microgrid.engine import Value, topological_order
+from microgrid.engine import Value, leaves_and_operations
 from microgrid.ops import OPERATIONS, Operation
 
 COMPARISONS = ("<", "<=", ">", ">=")
@@ -152,16 +152,13 @@ def capture(
     ValueError for inputs that repeat or are not leaves, and for a node whose
     operand count does not fit its operation.
     """
-    for what, value in [("the output", output), *((f"inputs[{i}]", x) for i, x in enumerate(inputs))]:
-        if not isinstance(value, Value):
-            raise TypeError(f"a Tape needs Values: {what} is {type(value).__name__}: {value!r}")
+    if not isinstance(output, Value):
+        raise TypeError(f"a Tape needs Values: the output is {type(output).__name__}: {output!r}")
+    for i, x in enumerate(inputs):
+        if not isinstance(x, Value):
+            raise TypeError(f"a Tape needs Values: inputs[{i}] is {type(x).__name__}: {x!r}")
     slots: dict[Value, int] = {}
     for i, x in enumerate(inputs):
-        if x.children:
-            raise ValueError(
-                f"inputs[{i}] is the result of {x.op!r}, not a leaf: a tape's inputs are the leaves "
-                "fed at each call (make them with Value(number))"
-            )
         if x in slots:
             raise ValueError(f"inputs[{i}] is inputs[{slots[x]}] again: each input is one slot")
         slots[x] = i
@@ -171,29 +168,50 @@ def capture(
         if isinstance(other, Value):
             roots.append(other)
     params: list[Value] = []
-    operations: list[Value] = []
+    operations: list[tuple[Value, tuple[Value, ...]]] = []  # each with its children (a property: asked once)
     placed: set[Value] = set()
     cone = 0
     for n, root in enumerate(roots):
         if root in placed:  # so is its whole graph: a model's outputs beside the loss made of them
             continue
-        for node in topological_order(root):
-            if node in placed:
-                continue
-            placed.add(node)
-            if not node.children or node in slots:
+        leaves, nodes = leaves_and_operations(root)
+        for node in leaves:
+            if node not in placed:
+                placed.add(node)
                 if node not in slots:
                     params.append(node)
-            else:
-                operations.append(node)
+        for node in nodes:
+            if node not in placed:
+                placed.add(node)
+                if node in slots:
+                    _not_a_leaf(slots[node], node)
+                operations.append((node, node.children))
         if n == 0:
             cone = len(operations)
+    for i, x in enumerate(inputs):
+        if x not in placed and x.children:  # inputs in the graph were looked at on the way
+            _not_a_leaf(i, x)
     program = Program(list(inputs), params, cone=cone)
     for j, p in enumerate(params):
         slots[p] = len(inputs) + j
-    for node in operations:
-        slots[node] = program.first + len(program.ops)
-        _add_instruction(program, node, slots)
+    # each operation as an instruction (the loop written out: it runs once per node)
+    ops, operands, constants, nodes_ = program.ops, program.operands, program.consts, program.nodes
+    slot_of, entry_of, closure_of = slots.__getitem__, OPERATIONS.get, engine.backward_closure
+    for slot, (node, children) in enumerate(operations, program.first):
+        slots[node] = slot
+        op, consts = entry_of(node.op), node.const
+        count = len(children) + len(consts)
+        if (
+            op is None
+            or (op.arity is not None and count != op.arity)
+            or (op.name == "weighted_sum" and count % 2 == 0)
+            or closure_of(node) is not None
+        ):
+            _refuse(node, op, children, consts)
+        ops.append(op)
+        operands.append(tuple(map(slot_of, children)))
+        constants.append(consts)
+        nodes_.append(node)
     program.results = [slots[root] for root in (output, *extra)]
     for value, comparison, other, result, where in guards:
         is_slot = isinstance(other, Value)
@@ -202,28 +220,30 @@ def capture(
     return program
 
 
-def _add_instruction(program: Program, node: Value, slots: dict[Value, int]) -> None:
+def _not_a_leaf(i: int, x: Value) -> NoReturn:
+    raise ValueError(
+        f"inputs[{i}] is the result of {x.op!r}, not a leaf: a tape's inputs are the leaves "
+        "fed at each call (make them with Value(number))"
+    )
+
+
+def _refuse(
+    node: Value, op: Operation | None, children: tuple[Value, ...], consts: tuple[float, ...]
+) -> NoReturn:
+    # why node cannot be an instruction
     if engine.backward_closure(node) is not None:
         raise TypeError(
             f"cannot compile {engine.describe_node(node)}: its derivative is a micrograd-style _backward "
             "closure, hidden in Python code; register the operation's rule with "
             "microgrid.register_operation(Operation(...)) instead"
         )
-    op = OPERATIONS.get(node.op)
     if op is None:
         raise LookupError(
             f"no entry for the operation {node.op!r} of {engine.describe_node(node)}: register one with "
             "microgrid.register_operation(Operation(name, forward, rule))"
         )
-    children, consts = node.children, node.const
-    count = len(children) + len(consts)
-    if (op.arity is not None and count != op.arity) or (op.name == "weighted_sum" and count % 2 == 0):
-        raise ValueError(
-            f"cannot compile {engine.describe_node(node)}: {len(children)} operands and {len(consts)} constants "
-            f"do not fit the operation {op.name!r}"
-            + (f" (it takes {op.arity})" if op.arity is not None else " (weights, as many inputs, a bias)")
-        )
-    program.ops.append(op)
-    program.operands.append(tuple(slots[c] for c in children))
-    program.consts.append(tuple(consts))
-    program.nodes.append(node)
+    raise ValueError(
+        f"cannot compile {engine.describe_node(node)}: {len(children)} operands and {len(consts)} constants "
+        f"do not fit the operation {op.name!r}"
+        + (f" (it takes {op.arity})" if op.arity is not None else " (weights, as many inputs, a bias)")
+    )

@@ -43,6 +43,7 @@ class Formulas:
     passes: tuple[bool, ...]
     selects: bool
     forward_keys: frozenset[Any]
+    zero_locals: frozenset[int]  # the operands whose local derivative is the constant 0 (detach's, sign's)
 
 
 _CACHE: dict[tuple[int, int, Any, int], Formulas] = {}
@@ -88,8 +89,20 @@ def _traced(op: Operation, values: int, consts: tuple[float, ...] | None, n_cons
     passing = symbolic.passing(forward) if forward is not None else set()
     passes = tuple(j in passing for j in range(values))
     selects = forward is not None and symbolic.selects(forward)
+    zero_locals = frozenset(
+        j for j, local in enumerate(rule or ()) if not isinstance(local, (symbolic.Sym, str)) and local == 0
+    )
     return Formulas(
-        op, values, consts, forward, rule, domain, passes, selects, frozenset(symbolic.keys(forward))
+        op,
+        values,
+        consts,
+        forward,
+        rule,
+        domain,
+        passes,
+        selects,
+        frozenset(symbolic.keys(forward)),
+        zero_locals,
     )
 
 

@@ -565,7 +565,7 @@ class NumpyCode:
                 lines += [line.format(*args, o=name, t=prefix) for line in t.rule_lines]
                 locals_ = [x.format(*args, o=name, t=prefix) if isinstance(x, str) else x for x in t.locals]
             for j, local in enumerate(locals_):
-                if analysis.zero_local(info["parts"], j):
+                if j in info["parts"].zero_locals:
                     continue  # 0 whatever the inputs (detach): checked below instead
                 if python_code._is_one(local):
                     term = g

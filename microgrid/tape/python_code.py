@@ -330,7 +330,7 @@ def _backward(
     skipped = [gradients.skips(c, lean) for c in range(program.n_slots)]
 
     def term_needed(i: int, j: int) -> bool:
-        return not skipped[program.operands[i][j]] and j not in _zero_locals(parts[i])
+        return not skipped[program.operands[i][j]] and j not in parts[i].zero_locals
 
     # a node whose local derivatives are finite whenever its operands are (a weighted sum's are
     # its operands, relu's 0 or 1): every number a replay's forward computes is finite (else it
@@ -339,7 +339,7 @@ def _backward(
     contributions = [0] * program.n_slots
     for i in range(program.cone):
         if not skipped[first + i]:
-            zeros = _zero_locals(parts[i])
+            zeros = parts[i].zero_locals
             for j, c in enumerate(program.operands[i]):
                 if not skipped[c] and j not in zeros:
                     contributions[c] += 1
@@ -495,12 +495,6 @@ def _backward(
     code.param_grads = [
         names.grad(s) if static[s] else gname.get(s, "0.0") for s in range(program.n_inputs, first)
     ]
-
-
-@functools.lru_cache(maxsize=8192)
-def _zero_locals(parts: Formulas) -> frozenset[int]:
-    # the operands whose local derivative is the constant 0 (behind a detach): once per formulas
-    return frozenset(j for j in range(parts.values) if analysis.zero_local(parts, j))
 
 
 @functools.lru_cache(maxsize=8192)

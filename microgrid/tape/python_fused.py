@@ -23,9 +23,11 @@ meet at a node are added up in that order, not graph mode's: equal to rounding.
 
 from __future__ import annotations
 
+import operator
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import repeat
 from typing import Any
 
 from microgrid.tape import analysis
@@ -304,7 +306,7 @@ class Writer:
             lines.append(f"if {gradient if shared else f'sum({gradient})'} * 0.0 != 0.0: raise FAULT")
         operands = [program.operands[slot - first] for slot in group.members]
         for j, local in enumerate(t.locals):
-            if not any(needed[j]) or analysis.zero_local(group.parts, j):
+            if not any(needed[j]) or j in group.parts.zero_locals:
                 continue
             if isinstance(local, str):
                 term = f"({local.format(*fill, o='ao')} * {g})"
@@ -411,6 +413,8 @@ def _one_run(places: list[tuple[str, int] | None]) -> tuple[str, int, int] | Non
     if not places or places[0] is None:
         return None
     name, start = places[0]
-    if places == list(zip([name] * len(places), range(start, start + len(places)))):
-        return name, start, start + len(places)
+    stop = start + len(places)
+    # compared a pair at a time at C speed, with no list of the pairs made (a group has 100,000)
+    if all(map(operator.eq, places, zip(repeat(name), range(start, stop)))):
+        return name, start, stop
     return None

@@ -253,22 +253,31 @@ def _same(a: Any, b: Any) -> bool:
 
 def walk(formula: Any) -> Iterator[Sym]:
     """Every Sym node of a formula (a Sym, number or tuple), each once, operands first."""
+    # a stack of iterators over operands, each with the node whose operands they are: a var
+    # (no operands) is yielded where it is met, so a sum of 100,000 terms costs no stack push each
     seen: set[int] = set()
-    stack: list[tuple[Any, bool]] = [(formula, False)]
+    stack: list[Iterator[Any]] = [iter((formula,))]
+    owners: list[Sym | None] = [None]
     while stack:
-        item, expanded = stack.pop()
-        if isinstance(item, tuple):
-            stack.extend((x, False) for x in reversed(item))
-        elif isinstance(item, Sym) and id(item) not in seen:
-            if expanded:
-                seen.add(id(item))
-                yield item
-            else:
-                stack.append((item, True))
-                if item.kind not in ("var", "call"):
-                    stack.extend((x, False) for x in reversed(item.args))
-                elif item.kind == "call":
-                    stack.extend((x, False) for x in reversed(item.args[1:]))
+        for item in stack[-1]:
+            if isinstance(item, tuple):
+                stack.append(iter(item))
+                owners.append(None)
+                break
+            if isinstance(item, Sym) and id(item) not in seen:
+                if item.kind == "var":
+                    seen.add(id(item))
+                    yield item
+                    continue
+                stack.append(iter(item.args[1:] if item.kind == "call" else item.args))
+                owners.append(item)
+                break
+        else:
+            stack.pop()
+            owner = owners.pop()
+            if owner is not None and id(owner) not in seen:
+                seen.add(id(owner))
+                yield owner
 
 
 def keys(formula: Any) -> set[Any]:
@@ -286,18 +295,30 @@ def passing(formula: Any) -> set[Any]:
     nan), and through a division's numerator; anything else (a comparison, a
     function like tanh, a division by it) may turn it into a finite number.
     """
-    found: dict[int, set[Any]] = {}
+    found: dict[int, set[Any]] = {}  # per node that is not a var: the keys that pass through it
+
+    def passed(x: Any) -> set[Any]:
+        if not isinstance(x, Sym):
+            return set()
+        return {x.args[0]} if x.kind == "var" else found[id(x)]
+
     for node in walk(formula):
         if node.kind == "var":
-            keys_: set[Any] = {node.args[0]}
-        elif node.kind in _PASSES_ON:
-            keys_ = set().union(*(found.get(id(x), set()) for x in node.args if isinstance(x, Sym)))
-        elif node.kind == "/" and isinstance(node.args[0], Sym):
-            keys_ = found[id(node.args[0])]
+            continue  # its key is its own (a wide sum's 100,000 vars make no set each)
+        if node.kind in _PASSES_ON:
+            keys_: set[Any] = set()
+            for x in node.args:
+                if isinstance(x, Sym):
+                    if x.kind == "var":
+                        keys_.add(x.args[0])
+                    else:
+                        keys_ |= found[id(x)]
+        elif node.kind == "/":
+            keys_ = passed(node.args[0])
         else:
             keys_ = set()
         found[id(node)] = keys_
-    return found.get(id(formula), set()) if isinstance(formula, Sym) else set()
+    return passed(formula)
 
 
 def selects(formula: Any) -> bool:
