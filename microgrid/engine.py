@@ -779,6 +779,7 @@ def topological_order(root: Value) -> list[Value]:
     The leaves come first, then the operations in depth-first order. No
     recursion: a graph of any depth works at the default recursion limit.
     """
+    _check_value(root, "topological_order")  # named as the user called it
     leaves, operations = leaves_and_operations(root)
     return leaves + operations
 

@@ -28,6 +28,7 @@ from microgrid.engine import (
     Value,
     grad,
     is_grad_enabled,
+    leaves_and_operations,
     no_grad,
     register_operation,
     topological_order,
@@ -482,6 +483,8 @@ def test_topological_order_lists_the_leaves_then_each_operation_after_its_operan
     assert set(order[:2]) == {a, b}  # the leaves, then the operations
     for position, node in enumerate(order):
         assert all(order.index(child) < position for child in node.children)
+    leaves, operations = leaves_and_operations(out)  # the same order, in its two parts
+    assert leaves + operations == order and set(leaves) == {a, b}
 
 
 def _shared_weights_and_two_losses(size: int) -> tuple[list[Value], Value, Value]:

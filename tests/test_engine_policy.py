@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from microgrid import MLP, SGD, Adam, Operation, Value, grad, gradients, no_grad, register_operation
 from microgrid.engine import (
     is_grad_enabled,
+    leaves_and_operations,
     scope,
     set_grad_enabled,
     topological_order,
@@ -98,6 +99,7 @@ def test_grads_whose_total_overflows_but_each_of_which_is_finite_are_added() -> 
         (lambda y: gradients(y, seed="a"), "the seed of gradients expected a real number"),
         (lambda y: gradients([y]), "gradients needs a Value, got list"),
         (lambda y: topological_order(None), "topological_order needs a Value, got NoneType"),
+        (lambda y: leaves_and_operations(1.5), "leaves_and_operations needs a Value, got float: 1.5"),
     ],
 )
 def test_the_gradient_functions_refuse_what_is_not_a_value(call: Callable[[Value], Any], words: str) -> None:
