@@ -307,10 +307,12 @@ class Tape:
         if self._backend == "numpy":
             import numpy as np
 
-            param_grads = np.array(param_grads, dtype=np.float64)  # the caller's own: nothing else holds it
-        return self._presented(replay.results, batch), _floats(
-            param_grads
-        ) if self._backend != "numpy" else param_grads
+            gradient: Any = np.asarray(
+                param_grads, dtype=np.float64
+            )  # made by this call: no one else holds it
+        else:
+            gradient = _floats(param_grads)
+        return self._presented(replay.results, batch), gradient
 
     def parameters_to_vector(self) -> Any:
         """The parameters' numbers now, in the order of ``parameters``: a 1-D numpy array (numpy backend) or a list.
