@@ -11,6 +11,7 @@ import _thread
 import math
 import random
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -232,15 +233,32 @@ def test_set_grad_enabled_works_as_a_call_a_block_and_a_decorator_like_pytorch()
 
 
 def interrupted(loop: Callable[[], None], rng: random.Random, most: float) -> None:
-    """Run ``loop`` (forever) until a real Ctrl-C, sent from another thread, stops it."""
-    ctrl_c = threading.Timer(rng.uniform(0.0, most), _thread.interrupt_main)
+    """Run ``loop`` (forever) until a real Ctrl-C, sent from another thread, stops it.
+
+    Python prints and drops a KeyboardInterrupt that lands in a finalizer or a
+    weakref callback, so a Ctrl-C can be lost (a full run once hung here): the
+    sender presses again every half second until the loop has stopped, as a
+    user would.
+    """
+    stopped = threading.Event()
+    delay = rng.uniform(0.0, most)
+
+    def press() -> None:
+        time.sleep(delay)
+        while True:
+            _thread.interrupt_main()
+            if stopped.wait(0.5):
+                return
+
+    sender = threading.Thread(target=press)
     try:
-        ctrl_c.start()
+        sender.start()
         loop()
     except KeyboardInterrupt:
-        pass
+        stopped.set()
     finally:
-        ctrl_c.join()
+        stopped.set()
+        sender.join()
 
 
 def settings_as_before() -> None:
