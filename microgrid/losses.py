@@ -15,6 +15,7 @@ feeds it). ``accuracy`` is a metric, not a loss: it returns a plain float.
 from __future__ import annotations
 
 import numbers
+import operator
 from collections.abc import Iterable
 from typing import Any
 
@@ -133,6 +134,9 @@ def accuracy(scores: Iterable[Any] | Scalar, labels: Iterable[int] | int) -> flo
         rows = [_logit_numbers(row, i) for i, row in enumerate(score_list)]
         indices = [_class_index(t, len(row)) for row, t in zip(rows, label_list)]
         hits = sum(row.index(max(row)) == t for row, t in zip(rows, indices))
+    elif _plain_scores_and_labels(score_list, label_list):
+        # floats and +1/-1 (or 1/0) ints, as a tape's batch and a dataset give them: counted at C speed
+        hits = sum(map(operator.eq, map((0.0).__lt__, score_list), map((1).__eq__, label_list)))
     else:
         # one -1 settles it (looked for first: is_real's abstract-class test is slow)
         zero_one = not any(type(y) is int and y == -1 for y in label_list) and all(
@@ -209,6 +213,16 @@ def _logit_numbers(row: object, i: int) -> list[float]:
         raise TypeError(f"logits[{i}] must be a list of class logits, got {type(row).__name__}: {row!r}")
     items = _scalars(_as_list(row), f"logits[{i}]")
     return [z.data if isinstance(z, Value) else float(z) for z in items]
+
+
+def _plain_scores_and_labels(scores: list[Any], labels: list[Any]) -> bool:
+    # True for finite floats and labels all of +1/-1 or all of 1/0 (ints): the common case of
+    # accuracy, known without a Python step per example; anything else takes the checked path
+    if set(map(type, scores)) != {float} or set(map(type, labels)) != {int}:
+        return False
+    total = sum(scores)
+    kinds = set(labels)
+    return total - total == 0.0 and (kinds <= {1, -1} or kinds <= {0, 1})
 
 
 def _check_labels(labels: list[Any], allowed: tuple[int, int], message: str, traced: bool = True) -> None:
