@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from hypothesis import assume, given, settings
@@ -259,6 +260,20 @@ def test_accuracy_of_scores_is_the_fraction_with_the_right_sign() -> None:
     assert accuracy([0.5, -0.2, 0.0, 3.0], [1, -1, 1, -1]) == 0.5
     assert accuracy(values([0.5, -0.2, 0.0, 3.0]), [1, 0, 1, 0]) == 0.5
     assert accuracy([1.0, -1.0], [1, -1]) == 1.0
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.floats(-5.0, 5.0), min_size=1, max_size=30),
+    st.sampled_from([(1, -1), (0, 1)]),
+    st.randoms(use_true_random=False),
+)
+def test_accuracy_of_floats_and_int_labels_counts_as_the_checked_path_does(
+    scores: list[float], classes: tuple[int, int], rng: Any
+) -> None:
+    # plain floats and ints are counted at C speed; Values take the checked path: the same count
+    labels = [rng.choice(classes) for _ in scores]
+    assert accuracy(scores, labels) == accuracy([Value(s) for s in scores], labels)
 
 
 def test_accuracy_of_class_logits_is_the_fraction_whose_largest_logit_is_the_target() -> None:
