@@ -598,19 +598,12 @@ class NumpyCode:
     def forward(self, rows: Any, params: Any) -> tuple[list[Any], Any]:
         """(each row's results, the arrays backward needs)."""
         np = self.np
-        if type(params) is list:
-            P = np.fromiter(params, np.float64, len(params)).reshape(
-                -1, 1
-            )  # fromiter: a list's floats, fastest
+        if type(params) is list:  # fromiter: a list's floats, fastest
+            P = np.fromiter(params, np.float64, len(params)).reshape(-1, 1)
         else:
             P = params.reshape(-1, 1)  # a checked float64 vector (Tape.value_and_grad)
         libraries = _blas_libraries() if self._largest_layer * rows.shape[0] > BLAS_THREADS_FROM else []
-        threads = _one_blas_thread(libraries)
-        try:
-            with np.errstate(all="ignore"):  # inf and nan are looked for, not warned about
-                results, arrays = self._forward(rows, P)
-        finally:
-            _restore_blas_threads(libraries, threads)
+        results, arrays = self._run(libraries, self._forward, rows, P)
         single = results.shape[0] == 1
         return (results[0].tolist() if single else results.T.tolist()), (arrays, P, libraries)
 
@@ -622,12 +615,17 @@ class NumpyCode:
         Without ``inputs`` the second is None: a layer's input gradients are a
         matrix product as large as its weights' (and training never reads them).
         """
-        np = self.np
         arrays, P, libraries = state
+        seeds_ = self.np.asarray(seeds, dtype=self.np.float64)
+        return self._run(libraries, self._backward, arrays, seeds_, P, inputs)  # type: ignore[no-any-return]
+
+    def _run(self, libraries: list[Any], function: Any, *args: Any) -> Any:
+        # generated code, with inf and nan looked for rather than warned about, and BLAS on one
+        # thread when libraries are given (see BLAS_THREADS_FROM)
         threads = _one_blas_thread(libraries)
         try:
-            with np.errstate(all="ignore"):
-                return self._backward(arrays, np.asarray(seeds, dtype=np.float64), P, inputs)  # type: ignore[no-any-return]
+            with self.np.errstate(all="ignore"):
+                return function(*args)
         finally:
             _restore_blas_threads(libraries, threads)
 
@@ -653,20 +651,16 @@ class NumpyCode:
 # busy. So the replay asks BLAS for one thread (through threadpoolctl, when installed), as the
 # benchmarks ask torch.
 BLAS_THREADS_FROM = 4 * 65_536
-_blas: list[Any] | None = None
 
 
+@functools.cache
 def _blas_libraries() -> list[Any]:
     # the BLAS libraries loaded (numpy's), as threadpoolctl controls them; none without it
-    global _blas
-    if _blas is None:
-        try:
-            from threadpoolctl import ThreadpoolController  # type: ignore[import-untyped]
-        except ImportError:
-            _blas = []
-        else:
-            _blas = list(ThreadpoolController().select(user_api="blas").lib_controllers)
-    return _blas
+    try:
+        from threadpoolctl import ThreadpoolController  # type: ignore[import-untyped]
+    except ImportError:
+        return []
+    return list(ThreadpoolController().select(user_api="blas").lib_controllers)
 
 
 def _one_blas_thread(libraries: list[Any]) -> list[int]:
