@@ -271,8 +271,7 @@ class Tape:
         if replay is None:
             raise RuntimeError("the tape has no point to go back from: call it on a point or a batch first")
         _check_reduce(reduce, replay.batch, "backward")
-        n = len(replay.results)
-        seeds = [1.0 / n if reduce == "mean" else 1.0] * n
+        seeds = _seeds(reduce, len(replay.results))
         param_grads, input_grads = self._gradients(replay, seeds, inputs=False)
         self._commit(param_grads)
         self._seeds = seeds
@@ -302,14 +301,12 @@ class Tape:
         rows, batch = self._rows(x)
         _check_reduce(reduce, batch, "value_and_grad")
         replay = self._forward(rows, batch, self._parameter_numbers(params))
-        n = len(replay.results)
-        param_grads = self._gradients(replay, [1.0 / n if reduce == "mean" else 1.0] * n, inputs=False)[0]
+        param_grads = self._gradients(replay, _seeds(reduce, len(replay.results)), inputs=False)[0]
         if self._backend == "numpy":
             import numpy as np
 
-            gradient: Any = np.asarray(
-                param_grads, dtype=np.float64
-            )  # made by this call: no one else holds it
+            # the array this call's backward made (or the checked path's list): no one else holds it
+            gradient: Any = np.asarray(param_grads, dtype=np.float64)
         else:
             gradient = _floats(param_grads)
         return self._presented(replay.results, batch), gradient
@@ -531,6 +528,11 @@ def _check_reduce(reduce: str | None, batch: bool, method: str) -> None:
         raise ValueError(
             f"a batch has one output per row: say how they combine, {method}(reduce='mean') or 'sum'"
         )
+
+
+def _seeds(reduce: str | None, n: int) -> list[float]:
+    # d (the rows' outputs combined) / d (each row's output): 1/n each for a mean, 1 for a sum
+    return [1.0 / n if reduce == "mean" else 1.0] * n
 
 
 def _choose_backend(program: Program, backend: str | None) -> str:
