@@ -18,6 +18,7 @@ graph mode gives.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import operator
@@ -232,17 +233,8 @@ def generate(
     walk = (order, fusion)
     _backward(program, parts, texts, gradients, value, names, static, namespace, code, False, walk)
     if lean:
-        code.lean = _Code(
-            code.static_forward,
-            code.row_forward,
-            [],
-            [],
-            code.results,
-            [],
-            [],
-            [],
-            namespace,
-            fused=code.fused,
+        code.lean = dataclasses.replace(  # the same forward, a backward of its own
+            code, row_backward=[], static_backward=[], input_grads=[], param_grads=[], accumulators=[]
         )
         _backward(program, parts, texts, gradients, value, names, static, namespace, code.lean, True, walk)
     return code
