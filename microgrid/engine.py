@@ -176,7 +176,7 @@ class Value:
         if _children or _op or label:  # rarer: a label, or micrograd's node
             _name_and_link(self, _children, _op, label)
 
-    if TYPE_CHECKING:  # a property made of C functions below: reads as fast as a slot's, writes checked
+    if TYPE_CHECKING:  # a property below: a C getter reads as fast as a slot; writes are checked
 
         @property
         def data(self) -> float:
@@ -717,9 +717,12 @@ def set_data(values: Sequence[Value], numbers: Sequence[float]) -> None:
     """
     if len(values) != len(numbers):
         raise ValueError(f"set_data needs one number per Value, got {len(numbers)} numbers for {len(values)}")
-    floats = [
-        x if type(x) is float else _as_float(x, f"set_data's numbers[{i}]") for i, x in enumerate(numbers)
-    ]
+    if set(map(type, numbers)) == {float}:  # floats already (an optimizer's): looked at at C speed
+        floats = list(numbers)
+    else:
+        floats = [
+            x if type(x) is float else _as_float(x, f"set_data's numbers[{i}]") for i, x in enumerate(numbers)
+        ]
     total = sum(floats)  # not finite when any number is (or, rarely, when they add up past the largest float)
     if total - total != 0.0:
         for i, x in enumerate(floats):
