@@ -463,19 +463,35 @@ def test_vector_to_parameters_sets_every_parameter_in_order(backend: str) -> Non
     assert tape([1.0, 1.0]) == 7.0
 
 
-def test_a_replay_with_a_large_layer_leaves_blas_threads_as_they_were() -> None:
-    # the replay runs BLAS on one thread (numpy_code.BLAS_THREADS_FROM) and puts back the user's setting
+def test_a_replay_with_a_large_layer_runs_blas_on_one_thread_and_puts_the_setting_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # an operation written with the math module is called per number during the replay: it
+    # reads how many threads BLAS has then (numpy_code.BLAS_THREADS_FROM)
     from threadpoolctl import threadpool_info, threadpool_limits
 
+    libraries = numpy_code._blas_libraries()
+    assert libraries  # threadpoolctl found numpy's BLAS
+    threads_seen: set[int] = set()
+
+    def tanh_noting_threads(x: float) -> float:
+        threads_seen.add(libraries[0].get_num_threads())
+        return math.tanh(x)
+
+    probe = a_new_operation(
+        monkeypatch, Operation("blas_probe", tanh_noting_threads, lambda out, x: (1 - out * out,))
+    )
     model = MLP(64, [64, 1], seed=0)
-    tape = Tape.trace(lambda *v: model(list(v)), [0.0] * 64)
+    tape = Tape.trace(lambda *v: probe(model(list(v))), [0.0] * 64)
+    assert tape.backend == "numpy"
     rows = np.random.default_rng(0).normal(size=(300, 64))  # 64 x 64 x 300 multiply-adds: BLAS would thread
+    threads_seen.clear()  # tracing ran the probe in graph mode, with BLAS as it was
     with threadpool_limits(limits=2, user_api="blas"):
         tape(rows)
+        assert threads_seen == {1} and tape.checked_runs == 0
         assert {lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"} == {2}
-    assert numpy_code._blas_libraries()  # threadpoolctl found numpy's BLAS: the limit is live
     assert tape(rows[:2]) == pytest.approx(
-        [model(list(map(Value, row))).data for row in rows[:2].tolist()], rel=1e-12
+        [math.tanh(model(list(map(Value, row))).data) for row in rows[:2].tolist()], rel=1e-12
     )
 
 
