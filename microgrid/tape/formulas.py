@@ -112,7 +112,10 @@ class Text:
 
     ``alias`` is set when the forward is an operand itself (``detach``); a
     local derivative that is a number stays a number (1.0 becomes just the
-    gradient). The ``*_keys`` sets say which operands (and OUT) each part reads.
+    gradient). A local derivative that picks 1 or a number by a condition
+    (relu's ``where(x > 0, 1, 0)``) has a gate, (the condition, the number),
+    so that code can pass the gradient through instead of multiplying it by
+    1. The ``*_keys`` sets say which operands (and OUT) each part reads.
     A Python sum of many terms has ``forward_lines`` that add them into ``{o}``
     a thousand at a time (see ``symbolic.source``).
     """
@@ -127,6 +130,7 @@ class Text:
     rule_keys: frozenset[Any]
     condition_keys: frozenset[Any]
     forward_counts: tuple[int, ...]  # per operand, how often the forward expression names it
+    gates: tuple[tuple[str, float] | None, ...] | None = None  # per local derivative (see above)
 
 
 def _placeholder(key: Any) -> str:
@@ -148,9 +152,11 @@ def text(parts: Formulas, numpy: bool) -> Text:
         forward = result if isinstance(result, str) else symbolic.number_text(result)
     rule_lines: list[str] = []
     locals_: tuple[Any, ...] | None = None
+    gates: tuple[tuple[str, float] | None, ...] | None = None
     if parts.rule is not None:
         rule_lines, made = symbolic.source(parts.rule, _placeholder, numpy, "{t}r")
         locals_ = tuple(made)
+        gates = tuple(_gate(local, numpy) for local in parts.rule)
     conditions: tuple[str, ...] | None = None
     if parts.domain is not None:
         made_conditions: list[str] | None = []
@@ -172,7 +178,22 @@ def text(parts: Formulas, numpy: bool) -> Text:
         frozenset(symbolic.keys(parts.rule)),
         frozenset(symbolic.keys(parts.domain)) if parts.domain else frozenset(),
         _reads(parts.forward, parts.values) if forward is not None else (0,) * parts.values,
+        gates if gates is not None and any(gates) else None,
     )
+
+
+def _gate(local: Any, numpy: bool) -> tuple[str, float] | None:
+    # (the condition's source, the number) for where(condition, 1, number) with a condition
+    # that shares no part: 1.0 * g is g exactly, so the gradient passes where the condition holds
+    if not (isinstance(local, symbolic.Sym) and local.kind == "where"):
+        return None
+    condition, if_true, if_false = local.args
+    if not (type(if_true) in (int, float) and if_true == 1 and type(if_false) in (int, float)):
+        return None
+    lines, made = symbolic.source(condition, _placeholder, numpy, "{t}g")
+    if lines or not isinstance(made, str):
+        return None
+    return made, float(if_false)
 
 
 def _reads(formula: Any, values: int) -> tuple[int, ...]:

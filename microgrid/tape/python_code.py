@@ -50,6 +50,10 @@ MAX_DEPTH = 12  # how deep single-use values nest into one expression before one
 # (a relu that is off: half a ReLU network's backward); graph mode adds those zeros, which can
 # differ only in the sign of a zero
 GATE_FROM = 4
+# the values checked for inf and nan are checked together, this many to a line: the check can wait,
+# since any failure replays the point on the checked path, until a row's end or an operation's
+# own function, which must see finite numbers only (a loop in it might never end on inf)
+CHECKS_PER_LINE = 32
 
 # the names generated code gives numbers: inputs x3, parameters p3, values v3, gradients g3 gx3 gp3;
 # and when groups fuse (python_fused), the row X and the lists of groups' numbers f3 and gradients gf3
@@ -120,7 +124,9 @@ def _calls() -> dict[str, Any]:
     # the functions generated code calls: the world of floats (and, per operation, the parts
     # that could not be written as formulas, called as they are on floats: see _op_function)
     namespace: dict[str, Any] = {name: getattr(ops.Floats, name) for name in symbolic.FUNCTIONS}
-    namespace.update(fsum=math.fsum, inf=math.inf, nan=math.nan, FAULT=FAULT, add=operator.add)
+    namespace.update(
+        fsum=math.fsum, inf=math.inf, nan=math.nan, FAULT=FAULT, add=operator.add, isfinite=math.isfinite
+    )
     return namespace
 
 
@@ -183,6 +189,15 @@ def generate(
             (code.static_forward if is_static else code.row_forward).append([line])
 
     add_guards(-1)
+    # values checked for inf and nan, a line per CHECKS_PER_LINE of them (see _checks)
+    waiting: dict[bool, list[str]] = {False: [], True: []}
+
+    def checks(is_static: bool, limit: int) -> None:
+        names = waiting[is_static]
+        if len(names) >= limit:
+            (code.static_forward if is_static else code.row_forward).append([_checks(names)])
+            names.clear()
+
     written: set[str] = set()  # groups written so far
     for at, i in enumerate(order):
         op, operands, consts = program.ops[i], program.operands[i], program.consts[i]
@@ -200,6 +215,8 @@ def generate(
             value[slot] = t.forward.format(*args)  # type: ignore[union-attr]
             continue
         lines: list[str] = []
+        if t.forward is None or op.domain and t.conditions is None:
+            checks(static[slot], 1)  # an operation's own function is called with finite numbers only
         if op.domain:
             if t.conditions is None:
                 every = [*args, *(_number(c) for c in consts)]
@@ -220,15 +237,18 @@ def generate(
             lines.append(
                 f"{value[slot]} = {_op_function(namespace, 'forward', op, op.forward)}({', '.join(every)})"
             )
-        if checked[slot]:
-            lines.append(f"if {value[slot]} - {value[slot]} != 0.0: raise FAULT")
         if lines:
             statements = code.static_forward if static[slot] else code.row_forward
             if t.forward_lines and t.forward_lines[0].startswith("{o} = ") and summed is None:
                 statements += [[line] for line in lines]  # a wide sum line by line: a cut may fall between
             else:
                 statements.append(lines)
+        if checked[slot]:
+            waiting[static[slot]].append(value[slot])
+            checks(static[slot], CHECKS_PER_LINE)
         add_guards(at)
+    checks(True, 1)
+    checks(False, 1)
     code.results = [value[s] for s in program.results]
     walk = (order, fusion)
     _backward(program, parts, texts, gradients, value, names, static, namespace, code, False, walk)
@@ -238,6 +258,12 @@ def generate(
         )
         _backward(program, parts, texts, gradients, value, names, static, namespace, code.lean, True, walk)
     return code
+
+
+def _checks(names: list[str]) -> str:
+    # inf or nan in any makes their sum inf or nan (a sum that only overflows is a rare false
+    # alarm: the checked path then finds nothing wrong)
+    return f"if not isfinite({' + '.join(names)}): raise FAULT"
 
 
 def _single_use(
@@ -439,8 +465,13 @@ def _backward(
                 gname[c] = f"{listed[0]}[{listed[1]}]"
             local = locals_[j]
             pure = _is_one(local)
+            gate = t.gates[j] if t.gates is not None and not t.rule_lines else None
             if pure:
                 term = g
+            elif gate is not None and " if " not in g:  # (1.0 if c else k) * g, without the 1.0 *
+                # (g is written twice, evaluated once; a gradient holding a gate is not, so
+                # nested gates cannot double the text again and again)
+                term = f"({g} if {gate[0].format(*args, o=out)} else {_number(gate[1])} * {g})"
             elif isinstance(local, str):
                 term = f"({local} * {g})"
             elif _is_minus_one(local):
