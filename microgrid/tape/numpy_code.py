@@ -303,8 +303,11 @@ class _Plan:
             else:
                 line = f"{self.rows_text(array, rows, 'G')} += {part}"
             # gradients that reach no parameter (the inputs') are worked out only when asked for
-            lines.append(line if self.feeds[array] else f"if want_inputs: {line}")
+            lines.append(line if self.feeds[array] else f"{_INPUTS_ONLY}{line}")
         return lines
+
+
+_INPUTS_ONLY = "if want_inputs: "  # before a line that only the inputs' gradients need
 
 
 def _join(width: int, *pieces: Any) -> Any:
@@ -371,7 +374,9 @@ class NumpyCode:
         # which checks them in the program's order)
         forward += _guard_lines(plan)
         body = ["    GP = zeros((P.shape[0], 1))", "    GX = zeros(X.shape) if want_inputs else None"]
-        body += ["    " + line for line in plan.scatter([program.results[0]], "seeds[None, :]", True)]
+        # the seeds are backward's own array (see backward): the output's gradient can be it
+        seeded = plan.scatter([program.results[0]], "seeds[None, :]", True, fresh=True)
+        body += ["    " + line for line in seeded]
         for group, name, info in reversed(made):
             member = group.members[0]
             if member - program.first < program.cone and not plan.flow.zero[member]:
@@ -528,7 +533,8 @@ class NumpyCode:
             lines.append(f"{g} = zeros({name}.shape)")
         kind = info["kind"]
         if kind == "sum" and group.values == 1:
-            lines += plan.scatter(info["every"], g, batch)
+            # the one operand takes g's array: g is complete once its group runs, and read no more
+            lines += plan.scatter(info["every"], g, batch, fresh=True)
         elif kind == "sum":
             lines.append(f"D{n} = {g}.repeat({group.values}, axis=0)")
             lines += plan.scatter(info["every"], f"D{n}", batch, fresh=True)
@@ -538,7 +544,7 @@ class NumpyCode:
             lines += plan.scatter(info["weights"], f"DW{n}", batch, summed=True, fresh=True)
             product = f"DX{n} = W{n}.T @ {g}"
             if all(plan.location[s][0] == "X" for s in info["inputs"]):  # only inputs' gradients
-                product = f"if want_inputs: {product}"
+                product = f"{_INPUTS_ONLY}{product}"
             lines.append(product)
             lines += plan.scatter(info["inputs"], f"DX{n}", batch, fresh=True)
             lines += plan.scatter(info["biases"], g, batch)
@@ -564,18 +570,30 @@ class NumpyCode:
                 prefix = f"t{n}_"
                 lines += [line.format(*args, o=name, t=prefix) for line in t.rule_lines]
                 locals_ = [x.format(*args, o=name, t=prefix) if isinstance(x, str) else x for x in t.locals]
+            # g itself, when one operand alone gets it, can be that operand's array (see "sum" above)
+            ones = [j for j, local in enumerate(locals_) if python_code._is_one(local)]
+            passes = len([j for j in ones if j not in info["parts"].zero_locals]) == 1
             for j, local in enumerate(locals_):
                 if j in info["parts"].zero_locals:
                     continue  # 0 whatever the inputs (detach): checked below instead
+                gate = t.gates[j] if t.gates is not None and not t.rule_lines else None
+                made: list[str] = []
                 if python_code._is_one(local):
                     term = g
+                elif gate is not None and gate[1] == 0.0:  # where(c, 1.0, 0.0) * g is c * g, exactly
+                    term = f"D{n}_{j}"
+                    made.append(f"{term} = {gate[0].format(*args, o=name)} * {g}")
                 elif isinstance(local, str):
                     term = f"D{n}_{j}"
-                    lines.append(f"{term} = {local} * {g}")
+                    made.append(f"{term} = {local} * {g}")
                 else:
                     term = f"D{n}_{j}"
-                    lines.append(f"{term} = {symbolic.number_text(local)} * {g}")
-                lines += plan.scatter([row[j] for row in info["operands"]], term, batch, fresh=term != g)
+                    made.append(f"{term} = {symbolic.number_text(local)} * {g}")
+                fresh = term != g or passes
+                scattered = plan.scatter([row[j] for row in info["operands"]], term, batch, fresh=fresh)
+                if scattered and all(line.startswith(_INPUTS_ONLY) for line in scattered):
+                    made = [f"{_INPUTS_ONLY}{line}" for line in made]  # a term only inputs' gradients read
+                lines += made + scattered
             if any(plan.flow.checked[m] for m in group.members):  # graph mode's 0 * inf is nan
                 lines.append(f"if not isfinite({g}).all(): raise FAULT")
         return lines
@@ -616,7 +634,7 @@ class NumpyCode:
         matrix product as large as its weights' (and training never reads them).
         """
         arrays, P, libraries = state
-        seeds_ = self.np.asarray(seeds, dtype=self.np.float64)
+        seeds_ = self.np.array(seeds, dtype=self.np.float64)  # a new array, which the code may write to
         return self._run(libraries, self._backward, arrays, seeds_, P, inputs)  # type: ignore[no-any-return]
 
     def _run(self, libraries: list[Any], function: Any, *args: Any) -> Any:
@@ -630,8 +648,15 @@ class NumpyCode:
             _restore_blas_threads(libraries, threads)
 
     def added(self, grads: list[float], param_grads: Any) -> tuple[list[float], bool]:
-        """(each ``.grad`` plus its parameter's gradient as floats, whether all are finite): as arrays."""
+        """(each ``.grad`` plus its parameter's gradient as floats, whether all are finite): as arrays.
+
+        ``param_grads`` are the finite gradients backward gives.
+        """
         np = self.np
+        if not any(grads) and type(param_grads) is np.ndarray:
+            # zeroed .grads, as between steps: 0.0 + g is g + 0.0 (which makes -0.0 0.0, as that
+            # sum does), and the gradients are finite (backward checked them)
+            return (param_grads + 0.0).tolist(), True
         with np.errstate(all="ignore"):  # an overflow is looked for, not warned about
             totals = np.fromiter(grads, np.float64, len(grads)) + param_grads
         return totals.tolist(), bool(np.isfinite(totals).all())
