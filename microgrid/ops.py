@@ -713,8 +713,9 @@ _FUNCTIONS = [
     Operation(
         "relu",
         lambda x: where(x > 0.0, x, 0.0),
-        # the derivative at the kink (0) is taken as 0, like PyTorch
-        lambda out, x: (where(x > 0.0, 1.0, 0.0),),
+        # the derivative at the kink (0) is taken as 0, like PyTorch; read from the output, as
+        # micrograd and PyTorch do (out > 0 just when x > 0), so a tape keeps the outputs only
+        lambda out, x: (where(out > 0.0, 1.0, 0.0),),
         sample=(AWAY_FROM_ZERO,),
         method="relu",
         doc="max(x, 0)",
