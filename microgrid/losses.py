@@ -15,7 +15,6 @@ feeds it). ``accuracy`` is a metric, not a loss: it returns a plain float.
 from __future__ import annotations
 
 import numbers
-import operator
 from collections.abc import Iterable
 from typing import Any
 
@@ -130,13 +129,14 @@ def accuracy(scores: Iterable[Any] | Scalar, labels: Iterable[int] | int) -> flo
     Raises ``ValueError`` for empty inputs, different lengths or a bad label.
     """
     score_list, label_list = _paired(scores, labels)
-    if not isinstance(score_list[0], (Value, numbers.Real)):
+    if _plain_scores_and_labels(score_list, label_list):
+        # floats and +1/-1 (or 1/0) ints, as a tape's batch and a dataset give them: counted with
+        # no check per example
+        hits = len([1 for s, y in zip(score_list, label_list) if (s > 0.0) == (y == 1)])
+    elif not isinstance(score_list[0], (Value, numbers.Real)):
         rows = [_logit_numbers(row, i) for i, row in enumerate(score_list)]
         indices = [_class_index(t, len(row)) for row, t in zip(rows, label_list)]
         hits = sum(row.index(max(row)) == t for row, t in zip(rows, indices))
-    elif _plain_scores_and_labels(score_list, label_list):
-        # floats and +1/-1 (or 1/0) ints, as a tape's batch and a dataset give them: counted at C speed
-        hits = sum(map(operator.eq, map((0.0).__lt__, score_list), map((1).__eq__, label_list)))
     else:
         # one -1 settles it (looked for first: is_real's abstract-class test is slow)
         zero_one = not any(type(y) is int and y == -1 for y in label_list) and all(

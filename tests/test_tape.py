@@ -310,6 +310,19 @@ def test_bad_points_are_refused_naming_the_row_and_input(point: object, error: t
         tape(point)
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_batch_of_lists_is_taken_as_it_is_meant_and_copied(backend: str) -> None:
+    x, w = Value(1.0), Value(0.5)
+    tape = Tape(w * x, [x], backend=backend)
+    # huge numbers whose sum overflows, ints and floats mixed, a tuple among lists: all fine
+    assert tape([[1e308], [1e308], [3], (0.5,)]) == [5e307, 5e307, 1.5, 0.25]
+    rows = [[1.0], [2.0]]
+    assert tape(rows) == [0.5, 1.0]
+    rows[1][0] = 100.0  # the caller's list changes after the call: backward uses the numbers called with
+    tape.backward(reduce="sum")
+    assert w.grad == 3.0
+
+
 def test_inputs_must_be_distinct_leaves_and_everything_values() -> None:
     x = Value(1.0)
     y = x * 2
@@ -518,6 +531,37 @@ def test_an_overflow_in_a_replay_is_an_overflow_error_naming_the_operation(backe
     tape = Tape(x.exp().tanh(), [x], backend=backend)  # tanh would hide the inf: the tape must not
     with pytest.raises(OverflowError, match=r"exp\(1000.0\) overflows a float .*instruction 0 of 2 \(exp"):
         tape([1000.0])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_an_overflow_that_relu_would_hide_is_found_though_its_check_waits_for_the_row_end(backend: str) -> None:
+    # the generated Python checks a row's values for inf and nan together, after the relus
+    x, w = Value(1.0), Value(1e300)
+    hidden = [(w * x * float(k + 1)).relu() for k in range(40)]  # 40 checked values: two check lines
+    tape = Tape(value_sum(hidden), [x], backend=backend)
+    assert tape([[1.0], [-1.0]]) == pytest.approx([1e300 * 820.0, 0.0], rel=1e-12)
+    with pytest.raises(OverflowError, match=r"overflows .*instruction"):
+        tape([[1.0], [-1e10]])  # row 1: -inf, which relu makes 0
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_users_operation_never_sees_an_inf_that_a_check_still_to_come_would_find(
+    monkeypatch: pytest.MonkeyPatch, backend: str
+) -> None:
+    seen: list[float] = []
+
+    def halve_until_small(x: float) -> float:  # never ends on inf
+        seen.append(x)
+        while abs(x) > 1.0:
+            x /= 2.0
+        return x
+
+    small = a_new_operation(monkeypatch, Operation("small_t", halve_until_small, lambda out, x: (0.0,)))
+    x, w = Value(1.0), Value(1e300)
+    tape = Tape(small((w * x).relu() + 1.0), [x], backend=backend)
+    with pytest.raises(OverflowError):
+        tape([-1e10])
+    assert all(math.isfinite(s) for s in seen)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

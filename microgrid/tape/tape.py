@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 import sys
@@ -518,7 +519,10 @@ class Tape:
         batch = bool(items) and not _is_number(items[0]) and not isinstance(items[0], Value)
         if not batch:
             return self._code.prepare([_checked_row(items, n, None)]), False
-        return self._code.prepare([_checked_row(row, n, r) for r, row in enumerate(items)]), True
+        rows = _float_rows(items, n)
+        if rows is None:  # row by row, for the error that names the row and the number
+            rows = [_checked_row(row, n, r) for r, row in enumerate(items)]
+        return self._code.prepare(rows), True
 
 
 def _check_reduce(reduce: str | None, batch: bool, method: str) -> None:
@@ -580,6 +584,18 @@ def _array_rows(code: Any, x: Any, n: int) -> tuple[Any, bool]:
         for r, row in enumerate(rows.tolist()):  # find the culprit, named as for a list
             _checked_row(row, n, r if batch else None)
     return code.prepare_array(np.ascontiguousarray(rows, dtype=np.float64)), batch
+
+
+def _float_rows(items: list[Any], n: int) -> list[list[float]] | None:
+    # a batch of lists of n finite floats, as a dataset gives it, checked at C speed and copied
+    # (None when it is not all such, or only the sum of its numbers overflowed)
+    if set(map(type, items)) != {list} or set(map(len, items)) != {n}:
+        return None
+    numbers = list(itertools.chain.from_iterable(items))
+    if set(map(type, numbers)) != {float}:
+        return None
+    total = sum(numbers)
+    return list(map(list.copy, items)) if total - total == 0.0 else None
 
 
 def _is_number(x: Any) -> bool:
