@@ -408,7 +408,7 @@ class NumpyCode:
         namespace.update(
             FAULT=FAULT, join=_join, each=_each, each_check=_each_check, each_rule=_each_rule,
             add_at=np.add.at, zeros=np.zeros, empty=np.empty, broadcast_to=np.broadcast_to,
-            isfinite=np.isfinite, inf=np.inf, nan=np.nan, np=np,
+            isfinite=np.isfinite, inf=np.inf, nan=np.nan, np=np, maximum=np.maximum,
         )  # fmt: skip
         exec(compile(self.source, "<tape numpy>", "exec"), namespace)  # noqa: S102 (our own generated code)
         self._forward = namespace["forward"]

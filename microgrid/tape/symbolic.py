@@ -153,7 +153,7 @@ ops.register_world(Sym, _SymWorld)
 
 # --- tracing: every way the conditions can go ---------------------------------------------
 
-_MAX_RUNS = 64  # more paths than this: the function branches too much to be a formula
+_MAX_RUNS = 64  # more paths (or conditions on one path) than this: too many branches for a formula
 
 
 class _Path:
@@ -177,6 +177,8 @@ def _decide(condition: Sym) -> bool:
     if path is None:
         raise Untraceable("a condition on a named number was used as a bool outside a trace")
     at = len(path.taken)
+    if at >= _MAX_RUNS:  # a loop on a named number (while x > 1: x /= 2) would never end
+        raise Untraceable("too many conditions in one run")
     decision = path.forced[at] if at < len(path.forced) else True
     path.taken.append((condition, decision))
     return decision
@@ -452,11 +454,25 @@ def _text_of(x: Sym, text: Callable[[Any], str], name: Callable[[Any], str], num
             return f"({' + '.join(terms)})" if terms else "0.0"
         return f"sum(({', '.join(terms)},), 0.0)"
     if kind == "where":
+        test = args[0]
+        if numpy and isinstance(test, Sym) and test.kind == ">" and _picks_larger(test.args, args[1:]):
+            # a > b ? a : b in one array operation (relu's): numpy's maximum gives b on a tie, as
+            # the where does; they differ on a nan only, and a nan there is checked for
+            # (analysis.needs_check: relu would hide it)
+            return f"maximum({text(args[1])}, {text(args[2])})"
         condition, if_true, if_false = (text(a) for a in args)
         if numpy:
             return f"where({condition}, {if_true}, {if_false})"
         return f"({if_true} if {condition} else {if_false})"
     return f"({text(args[0])} {kind} {text(args[1])})"
+
+
+def _picks_larger(compared: tuple[Any, ...], picked: tuple[Any, ...]) -> bool:
+    # where(a > b, a, b): the same parts compared and picked, in that order
+    return all(
+        x is y or not isinstance(x, Sym) and not isinstance(y, Sym) and _same(x, y)
+        for x, y in zip(compared, picked)
+    )
 
 
 def python_text(formula: Any) -> str:
