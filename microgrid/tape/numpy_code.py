@@ -614,7 +614,7 @@ class NumpyCode:
         return list(rows.tolist())
 
     def forward(self, rows: Any, params: Any) -> tuple[list[Any], Any]:
-        """(each row's results, the arrays backward needs)."""
+        """(the results, a list per result with a number per row; the arrays backward needs)."""
         np = self.np
         if type(params) is list:  # fromiter: a list's floats, fastest
             P = np.fromiter(params, np.float64, len(params)).reshape(-1, 1)
@@ -622,8 +622,7 @@ class NumpyCode:
             P = params.reshape(-1, 1)  # a checked float64 vector (Tape.value_and_grad)
         libraries = _blas_libraries() if self._largest_layer * rows.shape[0] > BLAS_THREADS_FROM else []
         results, arrays = self._run(libraries, self._forward, rows, P)
-        single = results.shape[0] == 1
-        return (results[0].tolist() if single else results.T.tolist()), (arrays, P, libraries)
+        return results.tolist(), (arrays, P, libraries)
 
     def backward(
         self, state: Any, seeds: Sequence[float], params: list[float], inputs: bool = False

@@ -611,16 +611,18 @@ class OneFunction(_Rows):
         backward_uses = set(reads_and_writes(_lines(code.row_backward + code.static_backward))[0])
         saved = sorted(backward_uses & row_names, key=_order)
         statics = sorted(backward_uses & static_names - set(params), key=_order)
-        results = code.results[0] if len(code.results) == 1 else _tuple(code.results)
         forward = ["def forward(rows, P):"]
         if params:
             forward.append(f"    {_targets(params)} = P")
         forward += _body(code.static_forward, "    ")
         row = "X" if code.fused else _targets(inputs)
-        forward += ["    R = []", "    S = []", f"    for {row} in rows:"]
+        # the results in columns, a list per result (R0 the output), as the tape hands them on
+        columns = [f"R{k}" for k in range(len(code.results))]
+        forward += [f"    {c} = []" for c in columns] + ["    S = []", f"    for {row} in rows:"]
         forward += _body(code.row_forward, "        ")
-        forward += [f"        R.append({results})", f"        S.append({_tuple(saved)})"]
-        forward.append(f"    return R, S, {_tuple(statics)}")
+        forward += [f"        {c}.append({r})" for c, r in zip(columns, code.results)]
+        forward.append(f"        S.append({_tuple(saved)})")
+        forward.append(f"    return [{', '.join(columns)}], S, {_tuple(statics)}")
         self.source = "\n".join(forward) + "\n\n\n" + _backward_source(code, params, saved, statics) + "\n"
         self._namespace = dict(code.namespace)
         # training never reads the inputs' gradients: the backward it runs works out the
@@ -633,7 +635,7 @@ class OneFunction(_Rows):
         self._backward: Any = None
 
     def forward(self, rows: Sequence[Sequence[float]], params: list[float]) -> tuple[list[Any], Any]:
-        """(each row's results, what backward needs)."""
+        """(the results, a list per result with a number per row; what backward needs)."""
         results, saved, statics = self._forward(rows, params)
         return results, (saved, statics)
 
@@ -720,7 +722,6 @@ class Chunked(_Rows):
         self._forward_functions = [namespace[f] for f in self._forward_chunks]
         self._backward_functions = [namespace[f] for f in self._backward_chunks]
         self._results = [value_index[n] for n in code.results]
-        self._result = operator.itemgetter(*self._results)
         # gradients read from G: those never given one read the 0.0 kept at its end
         self._n_grads = len(grad_index) + 1
         self._input_grads = _reader([grad_index.get(n, -1) for n in code.input_grads])
@@ -728,16 +729,14 @@ class Chunked(_Rows):
         self._padding = [0.0] * len(program.ops)
 
     def forward(self, rows: Sequence[Sequence[float]], params: list[float]) -> tuple[list[Any], Any]:
-        """(each row's results, what backward needs: each row's list of values)."""
-        results: list[Any] = []
+        """(the results, a list per result with a number per row; what backward needs: each row's values)."""
         saved = []
         for row in rows:
             values = [*row, *params, *self._padding]
             for function in self._forward_functions:
                 function(values)
-            results.append(self._result(values))
             saved.append(values)
-        return results, saved
+        return [[values[k] for values in saved] for k in self._results], saved
 
     def backward(
         self, state: Any, seeds: Sequence[float], params: list[float], inputs: bool = True

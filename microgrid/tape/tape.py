@@ -33,9 +33,10 @@ class _Replay:
 
     rows: Any
     params: list[float]
-    results: list[Any]
+    results: list[list[float]]  # a list per result (the output first), a number per row
     state: Any  # the backend's numbers for backward; None when the checked path ran
     batch: bool
+    count: int  # rows (the result lists go to the caller, who may change them)
 
 
 class Tape:
@@ -232,26 +233,26 @@ class Tape:
             self.checked_runs += 1
             results = self._checked_forward(rows, params, batch)
             state = None
-        return _Replay(rows, params, results, state, batch)
+        return _Replay(rows, params, results, state, batch, len(results[0]))
 
-    def _checked_forward(self, rows: Any, params: list[float], batch: bool) -> list[Any]:
+    def _checked_forward(self, rows: Any, params: list[float], batch: bool) -> list[list[float]]:
         program = self._program
-        results = []
+        results: list[list[float]] = [[] for _ in program.results]
         for r, row in enumerate(self._code.row_lists(rows)):
             values = checked.forward(program, row, _floats(params), r if batch else None)
-            found = [values[s] for s in program.results]
-            results.append(found[0] if len(found) == 1 else tuple(found))
+            for column, s in zip(results, program.results):
+                column.append(values[s])
         return results
 
-    def _presented(self, results: list[Any], batch: bool) -> Any:
+    def _presented(self, results: list[list[float]], batch: bool) -> Any:
+        # the results (a list per result) as a call returns them
         if self._vector:
-            rows = [[r] if isinstance(r, float) else list(r) for r in results]
+            rows = [list(row) for row in zip(*results)]
             return rows if batch else rows[0]
+        outputs = results[0]
         if not self._has_aux:
-            outputs = [r if isinstance(r, float) else r[0] for r in results]
             return outputs if batch else outputs[0]
-        outputs = [r[0] for r in results]
-        aux = [r[1] for r in results] if self._aux_single else [list(r[1:]) for r in results]
+        aux = results[1] if self._aux_single else [list(row) for row in zip(*results[1:])]
         return (outputs, aux) if batch else (outputs[0], aux[0])
 
     def backward(self, reduce: str | None = None) -> None:
@@ -272,7 +273,7 @@ class Tape:
         if replay is None:
             raise RuntimeError("the tape has no point to go back from: call it on a point or a batch first")
         _check_reduce(reduce, replay.batch, "backward")
-        seeds = _seeds(reduce, len(replay.results))
+        seeds = _seeds(reduce, replay.count)
         param_grads, input_grads = self._gradients(replay, seeds, inputs=False)
         self._commit(param_grads)
         self._seeds = seeds
@@ -302,7 +303,7 @@ class Tape:
         rows, batch = self._rows(x)
         _check_reduce(reduce, batch, "value_and_grad")
         replay = self._forward(rows, batch, self._parameter_numbers(params))
-        param_grads = self._gradients(replay, _seeds(reduce, len(replay.results)), inputs=False)[0]
+        param_grads = self._gradients(replay, _seeds(reduce, replay.count), inputs=False)[0]
         if self._backend == "numpy":
             import numpy as np
 
@@ -452,8 +453,7 @@ class Tape:
         graph_error: Exception | None = None
         try:
             replay = self._forward(rows, False)
-            first = replay.results[0]
-            got = [first] if isinstance(first, float) else list(first)
+            got = [column[0] for column in replay.results]
             if not self._vector:
                 param_grads, input_grads = self._gradients(replay, [1.0], inputs=True)
         except GuardError:
