@@ -128,6 +128,22 @@ def test_the_source_is_the_wengert_list_as_python() -> None:
     assert repr(tape) == "Tape(3 instructions, 1 inputs, 2 parameters, 0 guards, backend='python')"
 
 
+def test_a_function_with_hundreds_of_locals_numbers_its_row_loops_names_first() -> None:
+    # past 256 locals CPython needs an extra instruction per use: the row loop's names come first
+    model = MLP(2, [16, 16, 1])
+    x = [Value(0.0), Value(0.0)]
+    tape = Tape(model(x).relu(), x, backend="python")
+    namespace: dict[str, object] = {}
+    exec(compile(tape.source(), "<test>", "exec"), namespace)  # noqa: S102 (the tape's own source)
+    for name in ("forward", "backward"):
+        code = namespace[name].__code__  # type: ignore[attr-defined]
+        assert code.co_nlocals > 256
+        function = tape.source().split(f"def {name}")[1].split("\ndef ")[0]
+        in_loop = re.findall(r"\b[vg]\d+\b", function.split("    for ")[1])
+        assert max(code.co_varnames.index(n) for n in set(in_loop)) < 256
+    assert tape([[0.5, -1.0]]) == [model([Value(0.5), Value(-1.0)]).relu().data]
+
+
 def test_tape_is_exported_from_microgrid() -> None:
     assert microgrid.Tape is Tape
 
