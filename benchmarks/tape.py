@@ -21,7 +21,8 @@ Workloads:
   hinge loss + 1e-4 * L2, accuracy, zero_grad, backward, and micrograd's
   update p.data -= lr * p.grad. "floats" is that step written by hand with
   plain floats, per example, in micrograd's structure (neurons of float
-  weights; a backward pass per example written out).
+  weights; a backward pass per example written out). A figure is the median
+  of 20 steps after 10 (micrograd: 3 after 1; see DEMO_WARM).
 - mnist_100, mnist_1000: MLP(784, [16, 16, 10]) with cross-entropy on a batch
   of 100 (1,000) MNIST images: forward and backward (torch: loss.backward();
   the tape: tape(batch) and backward(reduce="mean"), which reads the 13,002
@@ -236,8 +237,15 @@ def _float_demo_step() -> Callable[[int], float]:
     return step
 
 
+# steps before the timed ones, and steps timed: a training step is run hundreds of times, and
+# the first few are not like the rest. CPython 3.11 specializes a function's bytecode after its
+# 8th call (code called once a step runs unspecialized before that), and the float loop's first
+# steps took 9 ms in some processes where the rest took 5.2. micrograd, at a second a step: 1 and 3.
+DEMO_WARM, DEMO_STEPS = 10, 20
+
+
 def demo_step(contender: str) -> float:
-    """Seconds per step of micrograd's demo (median of the steps after a warm-up)."""
+    """Seconds per step of micrograd's demo: the median of DEMO_STEPS steps after DEMO_WARM."""
     if contender == "floats":
         step = _float_demo_step()
     elif contender in ("tape numpy", "tape python"):
@@ -246,9 +254,11 @@ def demo_step(contender: str) -> float:
         step = _torch_demo_step()
     else:
         step = micrograd_step_function(contender)
-    step(0)
+    warm, steps = (1, 3) if contender == "micrograd" else (DEMO_WARM, DEMO_STEPS)
+    for k in range(warm):
+        step(k)
     seconds = []
-    for k in range(1, 8):
+    for k in range(warm, warm + steps):
         start = time.perf_counter()
         step(k)
         seconds.append(time.perf_counter() - start)
