@@ -39,7 +39,7 @@ $(LAB_STAMP): $(STAMP)
 	touch $(LAB_STAMP)
 
 # every table of benchmarks/README.md: the engine and the training step (a few minutes), then
-# the compiled tape (about 20 minutes)
+# the compiled tape (about 10 minutes)
 bench: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[bench]'
 	$(PY) benchmarks/run.py --all
