@@ -550,11 +550,15 @@ def test_an_overflow_in_a_replay_is_an_overflow_error_naming_the_operation(backe
         tape([1000.0])
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend", [*BACKENDS, "python, cut into functions"])
 def test_an_overflow_that_relu_would_hide_is_found_though_its_check_waits_for_the_row_end(
-    backend: str,
+    monkeypatch: pytest.MonkeyPatch, backend: str
 ) -> None:
     # the generated Python checks a row's values for inf and nan together, after the relus
+    if backend.endswith("functions"):  # a check line then reads numbers made in other functions
+        monkeypatch.setattr(python_code, "ONE_FUNCTION_LINES", 0)
+        monkeypatch.setattr(python_code, "CHUNK_LINES", 7)
+        backend = "python"
     x, w = Value(1.0), Value(1e300)
     hidden = [(w * x * float(k + 1)).relu() for k in range(40)]  # 40 checked values: two check lines
     tape = Tape(value_sum(hidden), [x], backend=backend)
