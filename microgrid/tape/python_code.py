@@ -49,8 +49,9 @@ FAULT = Fault()
 MAX_DEPTH = 12  # how deep single-use values nest into one expression before one gets a name
 # from this many terms added into existing gradients, a node's terms are skipped when its gradient is 0
 # (a relu that is off: half a ReLU network's backward); graph mode adds those zeros, which can
-# differ only in the sign of a zero
-GATE_FROM = 4
+# differ only in the sign of a zero. 3 gates a first layer's neurons of two inputs (two weights
+# and a bias): micrograd's demo forward and backward 6% faster than from 4
+GATE_FROM = 3
 # the values checked for inf and nan are checked together, this many to a line: the check can wait,
 # since any failure replays the point on the checked path, until a row's end or an operation's
 # own function, which must see finite numbers only (a loop in it might never end on inf)
