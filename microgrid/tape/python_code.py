@@ -218,7 +218,7 @@ def generate(
             continue
         lines: list[str] = []
         if t.forward is None or op.domain and t.conditions is None:
-            checks(static[slot], 1)  # an operation's own function is called with finite numbers only
+            checks(static[slot], 1)  # its operation's own function sees finite numbers only
         if op.domain:
             if t.conditions is None:
                 every = [*args, *(_number(c) for c in consts)]
