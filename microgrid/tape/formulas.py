@@ -188,7 +188,7 @@ def _gate(local: Any, numpy: bool) -> tuple[str, float] | None:
     if not (isinstance(local, symbolic.Sym) and local.kind == "where"):
         return None
     condition, if_true, if_false = local.args
-    if not (type(if_true) in (int, float) and if_true == 1 and type(if_false) in (int, float)):
+    if not (symbolic.is_one(if_true) and symbolic.is_number(if_false)):
         return None
     lines, made = symbolic.source(condition, _placeholder, numpy, "{t}g")
     if lines or not isinstance(made, str):

@@ -28,7 +28,7 @@ from typing import Any
 
 from microgrid import ops
 from microgrid.ops import Operation
-from microgrid.tape import analysis, python_code, symbolic
+from microgrid.tape import analysis, symbolic
 from microgrid.tape.capture import Program
 from microgrid.tape.formulas import Formulas, formulas, text
 from microgrid.tape.python_code import FAULT
@@ -571,14 +571,14 @@ class NumpyCode:
                 lines += [line.format(*args, o=name, t=prefix) for line in t.rule_lines]
                 locals_ = [x.format(*args, o=name, t=prefix) if isinstance(x, str) else x for x in t.locals]
             # g itself, when one operand alone gets it, can be that operand's array (see "sum" above)
-            ones = [j for j, local in enumerate(locals_) if python_code._is_one(local)]
-            passes = len([j for j in ones if j not in info["parts"].zero_locals]) == 1
+            zeros = info["parts"].zero_locals
+            passes = [symbolic.is_one(x) and j not in zeros for j, x in enumerate(locals_)].count(True) == 1
             for j, local in enumerate(locals_):
-                if j in info["parts"].zero_locals:
+                if j in zeros:
                     continue  # 0 whatever the inputs (detach): checked below instead
                 gate = t.gates[j] if t.gates is not None and not t.rule_lines else None
                 made: list[str] = []
-                if python_code._is_one(local):
+                if symbolic.is_one(local):
                     term = g
                 elif gate is not None and gate[1] == 0.0:  # where(c, 1.0, 0.0) * g is c * g, exactly
                     term = f"D{n}_{j}"

@@ -194,7 +194,7 @@ def generate(
     # values checked for inf and nan, a line per CHECKS_PER_LINE of them (see _checks)
     waiting: dict[bool, list[str]] = {False: [], True: []}
 
-    def checks(is_static: bool, limit: int) -> None:
+    def flush_checks(is_static: bool, limit: int) -> None:
         names = waiting[is_static]
         if len(names) >= limit:
             (code.static_forward if is_static else code.row_forward).append([_checks(names)])
@@ -218,7 +218,7 @@ def generate(
             continue
         lines: list[str] = []
         if t.forward is None or op.domain and t.conditions is None:
-            checks(static[slot], 1)  # its operation's own function sees finite numbers only
+            flush_checks(static[slot], 1)  # its operation's own function sees finite numbers only
         if op.domain:
             if t.conditions is None:
                 every = [*args, *(_number(c) for c in consts)]
@@ -247,10 +247,10 @@ def generate(
                 statements.append(lines)
         if checked[slot]:
             waiting[static[slot]].append(value[slot])
-            checks(static[slot], CHECKS_PER_LINE)
+            flush_checks(static[slot], CHECKS_PER_LINE)
         add_guards(at)
-    checks(True, 1)
-    checks(False, 1)
+    flush_checks(True, 1)
+    flush_checks(False, 1)
     code.results = [value[s] for s in program.results]
     walk = (order, fusion)
     _backward(program, parts, texts, gradients, value, names, static, namespace, code, False, walk)
@@ -452,7 +452,7 @@ def _backward(
         # handing g over to an operand lets that operand add to it later: never while a
         # nested expression still to be read names it (frozen), nor when g is shared
         handed = static[slot] or any(
-            _is_one(locals_[j]) and not static[c] and c not in gname and contributions[c] == 1
+            symbolic.is_one(locals_[j]) and not static[c] and c not in gname and contributions[c] == 1
             for j, c in enumerate(operands)
         )
         level = depth.get(g, 0)
@@ -466,7 +466,7 @@ def _backward(
                 lines += writer.made_before_adding(c)
                 gname[c] = f"{listed[0]}[{listed[1]}]"
             local = locals_[j]
-            pure = _is_one(local)
+            pure = symbolic.is_one(local)
             gate = t.gates[j] if t.gates is not None and not t.rule_lines else None
             if pure:
                 term = g
@@ -540,10 +540,6 @@ def _number(x: Any) -> str:
             _numbers.clear()
         found = _numbers[key] = number_text(x)
     return found
-
-
-def _is_one(local: Any) -> bool:
-    return not isinstance(local, (str, bool)) and local == 1
 
 
 def _is_minus_one(local: Any) -> bool:

@@ -60,13 +60,13 @@ class Sym:
 
     # x * 1 and x / 1 are x, exactly (nan, inf and -0.0 too): no operation to write
     def __mul__(self, other: Any) -> Sym:
-        return self if _is_one(other) else Sym("*", self, other)
+        return self if is_one(other) else Sym("*", self, other)
 
     def __rmul__(self, other: Any) -> Sym:
-        return self if _is_one(other) else Sym("*", other, self)
+        return self if is_one(other) else Sym("*", other, self)
 
     def __truediv__(self, other: Any) -> Sym:
-        return self if _is_one(other) else Sym("/", self, other)
+        return self if is_one(other) else Sym("/", self, other)
 
     def __rtruediv__(self, other: Any) -> Sym:
         return Sym("/", other, self)
@@ -232,16 +232,18 @@ def select(condition: Any, if_true: Any, if_false: Any) -> Any:
     """``where(condition, if_true, if_false)``, elementwise for tuples, skipped when both agree."""
     if isinstance(if_true, tuple) and isinstance(if_false, tuple) and len(if_true) == len(if_false):
         return tuple(select(condition, a, b) for a, b in zip(if_true, if_false))
-    if if_true is if_false or (_is_number(if_true) and _is_number(if_false) and _same(if_true, if_false)):
+    if if_true is if_false or (is_number(if_true) and is_number(if_false) and _same(if_true, if_false)):
         return if_true
     return Sym("where", condition, if_true, if_false)
 
 
-def _is_number(x: Any) -> bool:
+def is_number(x: Any) -> bool:
+    """True for a number in a formula (a constant), False for a Sym or a formula's source text."""
     return isinstance(x, (int, float))
 
 
-def _is_one(x: Any) -> bool:
+def is_one(x: Any) -> bool:
+    """True for the constant 1 (int or float, not True): a factor that can be left out."""
     return type(x) in (int, float) and x == 1
 
 
@@ -337,7 +339,7 @@ def selects(formula: Any) -> bool:
         if formula.kind in ("neg", "abs"):
             return selects(formula.args[0])
         return False
-    return _is_number(formula) and formula - formula == 0.0
+    return is_number(formula) and formula - formula == 0.0
 
 
 # --- formulas as source -------------------------------------------------------------------------
