@@ -218,11 +218,10 @@ def _logit_numbers(row: object, i: int) -> list[float]:
 def _plain_scores_and_labels(scores: list[Any], labels: list[Any]) -> bool:
     # True for finite floats and labels all of +1/-1 or all of 1/0 (ints): the common case of
     # accuracy, known without a Python step per example; anything else takes the checked path
-    if set(map(type, scores)) != {float} or set(map(type, labels)) != {int}:
+    if set(map(type, labels)) != {int} or not checks.finite_floats(scores):
         return False
-    total = sum(scores)
     kinds = set(labels)
-    return total - total == 0.0 and (kinds <= {1, -1} or kinds <= {0, 1})
+    return kinds <= {1, -1} or kinds <= {0, 1}
 
 
 def _check_labels(labels: list[Any], allowed: tuple[int, int], message: str, traced: bool = True) -> None:

@@ -118,3 +118,20 @@ def test_number_accepts_exactly_the_real_numbers_that_are_not_bools(value: Any) 
         with pytest.raises(TypeError):
             checks.number(value, "x")
     assert len(checks.shown(value)) <= 110
+
+
+@pytest.mark.parametrize(
+    ("xs", "expected"),
+    [
+        ([0.5, -2.0, 1e300], True),
+        ([0.5, math.nan], False),
+        ([math.inf, 1.0], False),
+        ([1.0, 2], False),  # an int: the caller converts it, item by item
+        ([1.0, "2"], False),
+        ([True, 1.0], False),
+        ([1e308, 1e308], False),  # finite, but the sum overflows: looked at item by item
+        ([], False),
+    ],
+)
+def test_finite_floats_is_true_just_for_finite_floats(xs: list[object], expected: bool) -> None:
+    assert checks.finite_floats(xs) is expected

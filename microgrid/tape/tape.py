@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from microgrid import checks
 from microgrid.engine import Value, data_of, grad, set_data, topological_order, watching_comparisons
 from microgrid.tape import capture as capturing
 from microgrid.tape import checked
@@ -591,11 +592,9 @@ def _float_rows(items: list[Any], n: int) -> list[list[float]] | None:
     # (None when it is not all such, or only the sum of its numbers overflowed)
     if set(map(type, items)) != {list} or set(map(len, items)) != {n}:
         return None
-    numbers = list(itertools.chain.from_iterable(items))
-    if set(map(type, numbers)) != {float}:
+    if not checks.finite_floats(list(itertools.chain.from_iterable(items))):
         return None
-    total = sum(numbers)
-    return list(map(list.copy, items)) if total - total == 0.0 else None
+    return list(map(list.copy, items))
 
 
 def _is_number(x: Any) -> bool:
