@@ -6,6 +6,7 @@ import math
 import re
 import subprocess
 import sys
+import threading
 import warnings
 from collections.abc import Callable
 
@@ -571,23 +572,44 @@ def test_an_overflow_that_relu_would_hide_is_found_though_its_check_waits_for_th
 def test_a_users_operation_never_sees_an_inf_that_a_check_still_to_come_would_find(
     monkeypatch: pytest.MonkeyPatch, backend: str
 ) -> None:
-    seen: list[float] = []
+    seen: list[object] = []
 
-    def halve_until_small(x: float) -> float:  # never ends on inf (nor on a name: see trace)
-        seen.append(x)
+    def halved(x: float) -> float:  # float(x): not a formula, so the tape calls it, as it would
+        seen.append(x)  # an operation that loops on inf (see the next test)
+        return float(x) / 2.0
+
+    if backend.endswith("fused"):  # the other operations run as groups, list comprehensions
+        monkeypatch.setattr(python_fused, "FUSE_FROM", 2)
+        backend = "python"
+    half = a_new_operation(monkeypatch, Operation("half_t", halved, lambda out, x: (0.5,)))
+    x, w = Value(1.0), Value(1e300)
+    # w * x * k overflows to -inf, which the operation would be handed
+    tape = Tape(value_sum([half(w * x * k + 1.0) for k in (1.0, 2.0)]), [x], backend=backend)
+    seen.clear()
+    tape([1.0])
+    assert seen  # called as a function at each point
+    seen.clear()
+    with pytest.raises(OverflowError):
+        tape([-1e10])
+    assert all(math.isfinite(s) for s in seen if isinstance(s, float))
+
+
+def test_an_operation_looping_on_its_number_is_called_as_a_function_not_traced_forever(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def halve_until_small(x: float) -> float:  # on a name, x > 1 could be decided true forever
         while abs(x) > 1.0:
             x /= 2.0
         return x
 
-    if backend.endswith("fused"):  # the operations run as one group, a list comprehension
-        monkeypatch.setattr(python_fused, "FUSE_FROM", 2)
-        backend = "python"
     small = a_new_operation(monkeypatch, Operation("small_t", halve_until_small, lambda out, x: (0.0,)))
-    x, w = Value(1.0), Value(1e300)
-    tape = Tape(value_sum([small((w * x * k).relu() + 1.0) for k in (1.0, 2.0)]), [x], backend=backend)
-    with pytest.raises(OverflowError):
-        tape([-1e10])
-    assert all(math.isfinite(s) for s in seen if isinstance(s, float))
+    x = Value(1.0)
+    made: list[Tape] = []
+    worker = threading.Thread(target=lambda: made.append(Tape(small(x * 8.0), [x])), daemon=True)
+    worker.start()
+    worker.join(timeout=30)
+    assert made, "making the tape did not end"
+    assert made[0]([[3.0]]) == [0.75]
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

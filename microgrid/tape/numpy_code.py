@@ -307,6 +307,9 @@ class _Plan:
         return lines
 
 
+# the sums of the numbers checked so far (a sum is inf or nan when one of its numbers is): at the
+# end, and before an operation's own function is called, which must see finite numbers only
+_CHECKED_SO_FAR = "if checks - checks != 0.0: raise FAULT"
 _INPUTS_ONLY = "if want_inputs: "  # before a line that only the inputs' gradients need
 
 
@@ -369,7 +372,7 @@ class NumpyCode:
             info: dict[str, Any] = {}
             forward += self._forward_group(plan, n, group, needs, info)
             made.append((group, f"A{n}", info))
-        forward.append("    if checks - checks != 0.0: raise FAULT")
+        forward.append(f"    {_CHECKED_SO_FAR}")
         # the guards, once every number is known (a failure anywhere goes to the checked path,
         # which checks them in the program's order)
         forward += _guard_lines(plan)
@@ -465,6 +468,7 @@ class NumpyCode:
             info.update(kind="formula", names=names, consts=consts, parts=parts, text=t, operands=operands)
             if group.op.domain:
                 if t.conditions is None:
+                    lines.append(_CHECKED_SO_FAR)
                     lines.append(f"each_check(check_{n}, ({k}, {width}), {', '.join(args)})")
                     plan.namespace[f"check_{n}"] = group.op.check
                 else:
@@ -488,6 +492,7 @@ class NumpyCode:
                 lines.append(f"{name} = {expression}")
             else:
                 plan.namespace[f"forward_{n}"] = group.op.forward
+                lines.append(_CHECKED_SO_FAR)
                 lines.append(f"{name} = each(forward_{n}, ({k}, {width}), {', '.join(args)})")
         if any(needs[s] for s in group.members):
             # inf or nan anywhere makes the sum inf or nan (a sum that only overflows is a rare
